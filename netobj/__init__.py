@@ -1,0 +1,57 @@
+"""netobj: distributed objects, dataflow variables and reflected faults, after Mozart/Oz.
+
+Layout (each layer imports only the ones below it; see DESIGN.md section 7):
+
+* ``netobj.wire``        protobuf frames and CBOR values
+* ``netobj.transport``   grpc.aio and the simulated network
+* ``netobj.link``        per-peer sessions: handshake, seq/ack/resend, heartbeats, fault state
+* ``netobj.protocols``   sans-IO state machines (invocation, stationary, active)
+* ``netobj.site``        entity tables, tickets, dispatch
+* this package           the public API, re-exported here; ``netobj.testing`` for tests
+"""
+
+from netobj.api import active, fault_state, protocol_of, stationary
+from netobj.errors import (
+    DeadlockError,
+    EntityFailure,
+    MarshalError,
+    NetobjError,
+    PermFailure,
+    ProtocolError,
+    RemoteError,
+    SiteClosedError,
+    TempFailure,
+    TicketError,
+    UnificationError,
+    UnknownEntityError,
+)
+from netobj.proxy import Proxy
+from netobj.site import Site
+from netobj.ticket import Ticket, parse_ticket
+from netobj.var import Var
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeadlockError",
+    "EntityFailure",
+    "MarshalError",
+    "NetobjError",
+    "PermFailure",
+    "ProtocolError",
+    "Proxy",
+    "RemoteError",
+    "Site",
+    "SiteClosedError",
+    "TempFailure",
+    "Ticket",
+    "TicketError",
+    "UnificationError",
+    "UnknownEntityError",
+    "Var",
+    "active",
+    "fault_state",
+    "parse_ticket",
+    "protocol_of",
+    "stationary",
+]

@@ -1,0 +1,83 @@
+"""Proxies: the local stand-in for an entity whose home is another site.
+
+A proxy has no ordinary attributes: every public attribute name is a remote method, and
+``proxy.name(*args, **kwargs)`` returns a :class:`~netobj.var.Var` at once. Runtime helpers
+are module functions (``netobj.fault_state(p)``); internal state lives under the reserved
+``_netobj_`` prefix. Names starting with ``_`` are never forwarded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netobj.wire.codec import Ref
+
+if TYPE_CHECKING:
+    from netobj.var import Var
+
+
+class ProxyHost:
+    """What a proxy needs from its site (implemented by netobj.site.Site)."""
+
+    def _invoke(self, ref: Ref, method: str, args: tuple[Any, ...],
+                kwargs: dict[str, Any], oneway: bool) -> Var[Any]:
+        raise NotImplementedError
+
+
+class Proxy:
+    __slots__ = ("__weakref__", "_netobj_ref", "_netobj_site")
+
+    def __init__(self, site: ProxyHost, ref: Ref) -> None:
+        object.__setattr__(self, "_netobj_site", site)
+        object.__setattr__(self, "_netobj_ref", ref)
+
+    def __getattr__(self, name: str) -> RemoteMethod:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"{name!r}: names starting with '_' are not forwarded to remote objects"
+            )
+        return RemoteMethod(self, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("proxies have no settable attributes; call a method instead")
+
+    def __repr__(self) -> str:
+        ref: Ref = object.__getattribute__(self, "_netobj_ref")
+        return f"<Proxy {ref.protocol} {ref.key[:6]}… at {ref.address} site={ref.site_id[:8]}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("proxies cannot be pickled; pass them through netobj calls or offer()")
+
+
+class RemoteMethod:
+    __slots__ = ("_name", "_proxy")
+
+    def __init__(self, proxy: Proxy, name: str) -> None:
+        self._proxy = proxy
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Var[Any]:
+        proxy = self._proxy
+        site: ProxyHost = object.__getattribute__(proxy, "_netobj_site")
+        ref: Ref = object.__getattribute__(proxy, "_netobj_ref")
+        return site._invoke(ref, self._name, args, kwargs, False)
+
+    def oneway(self, *args: Any, **kwargs: Any) -> None:
+        """Send the call without asking for a reply (nothing comes back, not even errors)."""
+        proxy = self._proxy
+        site: ProxyHost = object.__getattribute__(proxy, "_netobj_site")
+        ref: Ref = object.__getattribute__(proxy, "_netobj_ref")
+        site._invoke(ref, self._name, args, kwargs, True)
+
+    def __repr__(self) -> str:
+        return f"<RemoteMethod {self._name} of {self._proxy!r}>"
+
+
+def proxy_ref(p: Proxy) -> Ref:
+    ref: Ref = object.__getattribute__(p, "_netobj_ref")
+    return ref
+
+
+def proxy_site(p: Proxy) -> ProxyHost:
+    site: ProxyHost = object.__getattribute__(p, "_netobj_site")
+    return site

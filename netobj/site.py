@@ -1,0 +1,667 @@
+"""The site: entity tables, tickets, dispatch and executors; glues protocols to links.
+
+One :class:`Site` per process is usual (several in one process work too, as in tests).
+
+Tables, named from this site's point of view:
+
+* ``_exports``: key -> :class:`_Export` (an object of ours that other sites may reference,
+  with its home protocol machine and serial lane). Keys carry 128 random bits.
+* ``_tickets``: ticket key -> :class:`_TicketEntry` (what an offer hands out, once / ttl).
+* ``_imports``: (site id, key) -> proxy, weakly: one proxy per entity per site.
+* ``_links``: peer site id -> :class:`~netobj.link.Link`; ``_callers`` beside it.
+
+Threads: all tables are touched on the site's event-loop thread, except exports (offer and
+marshalling may run on any thread), which take ``_lock``. Calls made from another thread are
+encoded there (so marshalling errors raise in the caller) and handed to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+import os
+import threading
+import weakref
+from base64 import urlsafe_b64encode
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from netobj import errors
+from netobj.link import FaultState, HandshakeError, Link, LinkConfig, read_hello
+from netobj.protocols.invocation import Caller, Complete
+from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
+from netobj.proxy import Proxy, ProxyHost, proxy_ref
+from netobj.ticket import format_ticket, parse_ticket
+from netobj.transport.base import Connection, ConnectionLost, Transport
+from netobj.var import Var
+from netobj.wire import codec, frames, tags
+from netobj.wire import netobj_pb2 as pb
+
+log = logging.getLogger("netobj.site")
+
+#: Key of the built-in site service (too short to collide with a 22-character entity key).
+SERVICE_KEY: Final = "site"
+PROTOCOLS: Final = {"stationary": StationaryHome, "active": ActiveHome}
+DEFAULT_MAX_WORKERS: Final = 32
+
+
+def _new_id(entropy: Callable[[int], bytes]) -> str:
+    return urlsafe_b64encode(entropy(16)).rstrip(b"=").decode("ascii")
+
+
+@dataclass(slots=True)
+class _Invocation:
+    link: Link
+    call_id: int
+    method: str
+    fn: Callable[..., Any]
+    args: list[Any]
+    kwargs: dict[str, Any]
+    oneway: bool
+
+
+@dataclass(slots=True)
+class _Export:
+    key: str
+    obj: object
+    protocol: str
+    machine: StationaryHome[_Invocation] | ActiveHome[_Invocation]
+    lane: _Lane | None = None
+
+
+@dataclass(slots=True)
+class _TicketEntry:
+    value: object
+    once: bool
+    expires_at: float | None
+    pins: list[object] = field(default_factory=list)
+
+
+class _Lane:
+    """The serial lane of one object: its ``def`` calls, one at a time, off the event loop."""
+
+    __slots__ = ("_active", "_lock", "_queue", "export", "site")
+
+    def __init__(self, site: Site, export: _Export) -> None:
+        self.site = site
+        self.export = export
+        self._queue: deque[_Invocation] = deque()
+        self._lock = threading.Lock()
+        self._active = False
+
+    def submit(self, inv: _Invocation) -> None:
+        with self._lock:
+            self._queue.append(inv)
+            if self._active:
+                return
+            self._active = True
+        self.site._submit_lane(self)
+
+    def drain(self) -> None:
+        site, export = self.site, self.export
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._active = False
+                    return
+                inv = self._queue.popleft()
+            try:
+                outcome: tuple[bool, Any] = (True, inv.fn(*inv.args, **inv.kwargs))
+            except BaseException as exc:  # noqa: BLE001 - every failure goes to the caller
+                outcome = (False, exc)
+            site._lane_done(export, inv, outcome)
+
+
+class Site(ProxyHost):
+    """A netobj site: ``async with Site() as site`` or ``Site.background()``."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        transport: Transport | None = None,
+        link_config: LinkConfig | None = None,
+        executor: str = "threads",
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        entropy: Callable[[int], bytes] | None = None,
+    ) -> None:
+        if executor not in ("threads", "inline"):
+            raise ValueError("executor must be 'threads' or 'inline'")
+        self._host = host
+        self._port = port
+        if transport is None:
+            from netobj.transport.grpc_transport import GrpcTransport
+
+            transport = GrpcTransport()
+        self._transport = transport
+        self._link_config = link_config or LinkConfig()
+        self._executor_mode = executor
+        self._max_workers = max_workers
+        self._entropy = entropy or os.urandom
+        self.id = _new_id(self._entropy)
+        self.address = ""
+        self._lock = threading.RLock()
+        self._exports: dict[str, _Export] = {}
+        self._export_keys: dict[int, str] = {}
+        self._tickets: dict[str, _TicketEntry] = {}
+        self._imports: weakref.WeakValueDictionary[tuple[str, str], Proxy] = (
+            weakref.WeakValueDictionary()
+        )
+        self._links: dict[str, Link] = {}
+        self._callers: dict[str, Caller[Var[Any]]] = {}
+        self._decoder = codec.Decoder(self._resolve_ref)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._done_lock = threading.Lock()
+        self._done: deque[tuple[_Export, _Invocation, tuple[bool, Any]]] = deque()
+        self._done_scheduled = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self._closed = False
+        self._is_async_cache: dict[tuple[type, str], bool] = {}
+        self.messages_sent: Counter[str] = Counter()
+        self.messages_received: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self._started else "new")
+        return (
+            f"<Site {self.id[:8]} {self.address or '-'} {state} exports={len(self._exports)} "
+            f"tickets={len(self._tickets)} links={len(self._links)}>"
+        )
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    async def start(self) -> Site:
+        if self._started:
+            raise RuntimeError("site already started")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self.address = await self._transport.listen(self._host, self._port, self._on_connection)
+        if self._executor_mode == "threads":
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._max_workers, thread_name_prefix=f"netobj-{self.id[:6]}"
+            )
+        self._started = True
+        log.info("site %s listening on %s", self.id, self.address)
+        return self
+
+    async def aclose(self) -> None:
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        self._closed = True
+        closing = errors.SiteClosedError("the local site was closed")
+        for caller in self._callers.values():
+            for c in caller.on_perm_fail(str(closing)):
+                c.token._reject(errors.SiteClosedError("the local site was closed"))
+        await asyncio.gather(
+            *(link.aclose(goodbye="site closed") for link in self._links.values()),
+            return_exceptions=True,
+        )
+        await self._transport.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        log.info("site %s closed", self.id)
+
+    async def __aenter__(self) -> Site:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @classmethod
+    def background(cls, *args: Any, use_uvloop: bool = True, **kwargs: Any) -> Site:
+        """Start a site whose event loop runs in a daemon thread; close it with ``close()``."""
+        site = cls(*args, **kwargs)
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            loop = new_event_loop(use_uvloop)
+            asyncio.set_event_loop(loop)
+
+            async def main() -> None:
+                try:
+                    await site.start()
+                except BaseException as exc:
+                    ready.set_exception(exc)
+                    return
+                ready.set_result(None)
+                site._stop_event = asyncio.Event()
+                await site._stop_event.wait()
+                await site.aclose()
+
+            try:
+                loop.run_until_complete(main())
+            finally:
+                loop.close()
+
+        thread = threading.Thread(target=run, name=f"netobj-site-{site.id[:6]}", daemon=True)
+        site._thread = thread
+        thread.start()
+        ready.result(timeout=30)
+        return site
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close a site started with :meth:`background` (from any other thread)."""
+        if self._thread is None:
+            raise RuntimeError("close() is for background sites; use 'await site.aclose()'")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._stop_event.set)
+        self._thread.join(timeout)
+
+    def _check_running(self) -> asyncio.AbstractEventLoop:
+        if self._closed:
+            raise errors.SiteClosedError("the site is closed")
+        if self._loop is None:
+            raise errors.SiteClosedError("the site is not started")
+        return self._loop
+
+    def _on_loop(self) -> bool:
+        return threading.get_ident() == self._loop_thread
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- exports, offers and tickets -----------------------------------------------------------
+
+    def _export(self, obj: object, protocol: str) -> str:
+        with self._lock:
+            key = self._export_keys.get(id(obj))
+            if key is not None and self._exports[key].obj is obj:
+                return key
+            key = _new_id(self._entropy)
+            machine = PROTOCOLS[protocol]()
+            export = _Export(key, obj, protocol, machine)
+            export.lane = _Lane(self, export)
+            self._exports[key] = export
+            self._export_keys[id(obj)] = key
+            return key
+
+    def _ref_hook(self, value: object) -> codec.Ref | None:
+        if isinstance(value, Proxy):
+            return proxy_ref(value)
+        protocol = getattr(type(value), "__netobj_protocol__", None)
+        if protocol in PROTOCOLS:
+            if not self.address:
+                raise errors.SiteClosedError("the site is not started")
+            key = self._export(value, protocol)
+            return codec.Ref(tags.KIND_OBJECT, protocol, self.id, self.address, key)
+        return None
+
+    def _encode(self, value: object, root: str) -> bytes:
+        return codec.encode(value, self._ref_hook, root=root)
+
+    def _resolve_ref(self, ref: codec.Ref) -> object:
+        if ref.kind != tags.KIND_OBJECT or ref.protocol not in PROTOCOLS:
+            raise errors.ProtocolError(f"unsupported reference kind {ref.kind}/{ref.protocol}")
+        if ref.site_id == self.id:
+            export = self._exports.get(ref.key)
+            if export is None:
+                raise errors.UnknownEntityError("no entity with that key at this site")
+            return export.obj
+        ident = (ref.site_id, ref.key)
+        proxy = self._imports.get(ident)
+        if proxy is None:
+            proxy = Proxy(self, ref)
+            self._imports[ident] = proxy
+        return proxy
+
+    def offer(self, value: object, *, once: bool = False, ttl: float | None = None) -> str:
+        """Make a ticket for ``value``; safe from any thread.
+
+        ``once=True``: the ticket can be taken one time. ``ttl``: it expires after that many
+        seconds. Distributed entities are shared by reference, data is copied on each take.
+        """
+        loop = self._check_running()
+        if ttl is not None and ttl <= 0:
+            raise ValueError("ttl must be positive")
+        self._encode(value, "offered value")  # refuse what cannot travel, now
+        key = _new_id(self._entropy)
+        expires = None if ttl is None else loop.time() + ttl
+        with self._lock:
+            self._tickets[key] = _TicketEntry(value, once, expires)
+        return format_ticket(self.address, self.id, key)
+
+    def revoke(self, ticket: str) -> bool:
+        """Withdraw a ticket this site made; returns False if it was already gone."""
+        t = parse_ticket(ticket)
+        if t.site_id != self.id:
+            raise errors.TicketError("that ticket was made by another site; only it can revoke it")
+        with self._lock:
+            return self._tickets.pop(t.key, None) is not None
+
+    def _take_local(self, key: str) -> object:
+        with self._lock:
+            entry = self._tickets.get(key)
+            if entry is not None and entry.expires_at is not None:
+                assert self._loop is not None
+                if self._loop.time() >= entry.expires_at:
+                    del self._tickets[key]
+                    entry = None
+            if entry is None:
+                raise errors.UnknownEntityError("no offer with that ticket at this site")
+            if entry.once:
+                del self._tickets[key]
+            return entry.value
+
+    def take(self, ticket: str) -> Var[Any]:
+        """Take a ticket: a Var bound to the entity's proxy (or the value) once it arrives."""
+        t = parse_ticket(ticket)
+        self._check_running()
+        if t.site_id == self.id:
+            var: Var[Any] = Var()
+            try:
+                var._resolve(self._take_local(t.key))
+            except errors.NetobjError as exc:
+                var._reject(exc)
+            return var
+        service = codec.Ref(tags.KIND_OBJECT, "stationary", t.site_id, t.address, SERVICE_KEY)
+        return self._invoke(service, "take", (t.key,), {}, False)
+
+    # -- calls out --------------------------------------------------------------------------
+
+    def _invoke(
+        self, ref: codec.Ref, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+        oneway: bool,
+    ) -> Var[Any]:
+        loop = self._check_running()
+        payload = self._encode([list(args), kwargs] if kwargs else [list(args)], "args")
+        var: Var[Any] = Var()
+        if self._on_loop():
+            self._send_call(var, ref, method, payload, oneway)
+        else:
+            loop.call_soon_threadsafe(self._send_call, var, ref, method, payload, oneway)
+        if oneway:
+            var._resolve(None)
+        return var
+
+    def _send_call(
+        self, var: Var[Any], ref: codec.Ref, method: str, payload: bytes, oneway: bool
+    ) -> None:
+        if self._closed:
+            var._reject(errors.SiteClosedError("the local site was closed"))
+            return
+        link = self._link_for(ref.site_id, ref.address)
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure as exc:
+            var._reject(exc)
+            return
+        caller = self._callers[link.peer_id]
+        sc = caller.call(None if oneway else var, ref.key, method, payload, oneway)
+        self.messages_sent["call"] += 1
+        link.send_sequenced(
+            seq, frames.call(seq, sc.call_id, sc.key, sc.method, sc.args, sc.oneway)
+        )
+
+    def _link_for(self, site_id: str, address: str) -> Link:
+        link = self._links.get(site_id)
+        if link is None:
+            link = self._new_link(site_id, address)
+            link.start_dialing()
+        return link
+
+    def _new_link(self, site_id: str, address: str) -> Link:
+        link = Link(
+            our_id=self.id,
+            our_address=self.address,
+            peer_id=site_id,
+            peer_address=address,
+            transport=self._transport,
+            config=self._link_config,
+            on_envelope=self._on_envelope,
+            on_state=self._on_link_state,
+        )
+        self._links[site_id] = link
+        self._callers[site_id] = Caller()
+        return link
+
+    # -- links in -----------------------------------------------------------------------------
+
+    async def _on_connection(self, conn: Connection) -> None:
+        if self._closed:
+            await conn.close("site closed")
+            return
+        try:
+            data = await asyncio.wait_for(conn.recv(), self._link_config.handshake_timeout_s)
+            hello = read_hello(data, self._transport.max_frame_bytes)
+        except (HandshakeError, ConnectionLost, TimeoutError) as exc:
+            log.warning("closing connection from %s: %s", conn.peer, exc)
+            await conn.close(str(exc))
+            return
+        if hello.expect_site_id and hello.expect_site_id != self.id:
+            log.info("connection from %s wants site %s, which is not this incarnation",
+                     conn.peer, hello.expect_site_id[:8])
+            with contextlib.suppress(ConnectionLost):
+                await conn.send(frames.hello(self.id, self.address, "", 0, wrong_incarnation=True))
+            await conn.close("wrong incarnation")
+            return
+        link = self._links.get(hello.site_id)
+        if link is None:
+            link = self._new_link(hello.site_id, hello.address)
+        await link.accept(conn, hello)
+
+    def _on_envelope(self, link: Link, env: pb.Envelope) -> None:
+        kind = env.WhichOneof("body")
+        self.messages_received[kind or "?"] += 1
+        if kind == "call":
+            self._on_call(link, env.call)
+        elif kind == "reply":
+            self._on_reply(link, env.reply)
+        else:
+            log.warning("ignoring unexpected sequenced %s from %s", kind, link.peer_address)
+
+    def _on_link_state(self, link: Link, old: FaultState, new: FaultState, reason: str) -> None:
+        if new is FaultState.PERM_FAIL:
+            caller = self._callers.get(link.peer_id)
+            if caller is not None:
+                for c in caller.on_perm_fail(reason):
+                    c.token._reject(errors.PermFailure(reason))
+
+    # -- calls in -----------------------------------------------------------------------------
+
+    def _reply_error(self, link: Link, call_id: int, exc: BaseException) -> None:
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure:
+            return
+        self.messages_sent["reply"] += 1
+        link.send_sequenced(seq, frames.reply_error(seq, call_id, codec.encode_exception(exc)))
+
+    def _on_call(self, link: Link, call: pb.Call) -> None:
+        key, method = call.key, call.method
+        export = self._exports.get(key)
+        if export is None:
+            if key == SERVICE_KEY:
+                self._on_service_call(link, call)
+                return
+            if not call.oneway:
+                self._reply_error(link, call.call_id, errors.UnknownEntityError(
+                    "no entity with that key at this site (unknown, revoked or collected)"))
+            return
+        obj = export.obj
+        fn = None
+        if method.startswith("_"):
+            exc: BaseException = AttributeError(
+                f"refused: {method!r} is private (names starting with '_' cannot be called "
+                "remotely)")
+        else:
+            fn = getattr(obj, method, None)
+            exc = AttributeError(f"{type(obj).__name__!r} object has no method {method!r}")
+            if fn is not None and not callable(fn):
+                fn = None
+        try:
+            decoded = self._decoder.decode(call.args) if fn is not None else None
+        except errors.NetobjError as e:
+            fn, exc = None, e
+        if fn is None or decoded is None:
+            if not call.oneway:
+                self._reply_error(link, call.call_id, exc)
+            return
+        if not (isinstance(decoded, list) and decoded and isinstance(decoded[0], list)):
+            if not call.oneway:
+                self._reply_error(link, call.call_id, errors.ProtocolError("malformed arguments"))
+            return
+        kwargs = decoded[1] if len(decoded) > 1 and isinstance(decoded[1], dict) else {}
+        inv = _Invocation(link, call.call_id, method, fn, decoded[0], kwargs, call.oneway)
+        cache_key = (type(obj), method)
+        is_async = self._is_async_cache.get(cache_key)
+        if is_async is None:
+            is_async = inspect.iscoroutinefunction(fn)
+            self._is_async_cache[cache_key] = is_async
+        try:
+            starts = export.machine.on_call(inv, is_async)
+        except QueueFull as e:
+            if not call.oneway:
+                self._reply_error(link, call.call_id, errors.TempFailure(str(e)))
+            return
+        for start in starts:
+            self._start(export, start.invocation, start.on_lane)
+
+    def _on_service_call(self, link: Link, call: pb.Call) -> None:
+        try:
+            if call.method != "take":
+                raise AttributeError(f"the site service has no method {call.method!r}")
+            decoded = self._decoder.decode(call.args)
+            if not (isinstance(decoded, list) and decoded and isinstance(decoded[0], list)
+                    and len(decoded[0]) == 1 and isinstance(decoded[0][0], str)):
+                raise errors.ProtocolError("malformed take request")
+            value = self._take_local(decoded[0][0])
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            self._reply_error(link, call.call_id, exc)
+            return
+        self._send_reply(link, call.call_id, value)
+
+    def _start(self, export: _Export, inv: _Invocation, on_lane: bool) -> None:
+        if on_lane:
+            assert export.lane is not None
+            export.lane.submit(inv)
+        else:
+            self._spawn(self._run_async(export, inv))
+
+    async def _run_async(self, export: _Export, inv: _Invocation) -> None:
+        try:
+            result = await inv.fn(*inv.args, **inv.kwargs)
+        except Exception as exc:  # noqa: BLE001
+            self._finish(export, inv, (False, exc))
+        else:
+            self._finish(export, inv, (True, result))
+
+    def _submit_lane(self, lane: _Lane) -> None:
+        if self._pool is not None:
+            self._pool.submit(lane.drain)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon(lane.drain)
+
+    def _lane_done(self, export: _Export, inv: _Invocation, outcome: tuple[bool, Any]) -> None:
+        """Called by a lane when a def call finished: on a worker thread, or inline."""
+        if self._pool is None:
+            self._finish(export, inv, outcome)
+            return
+        with self._done_lock:
+            self._done.append((export, inv, outcome))
+            if self._done_scheduled:
+                return
+            self._done_scheduled = True
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # loop closed: the site is gone
+            self._loop.call_soon_threadsafe(self._drain_done)
+
+    def _drain_done(self) -> None:
+        with self._done_lock:
+            done, self._done = self._done, deque()
+            self._done_scheduled = False
+        for export, inv, outcome in done:
+            self._finish(export, inv, outcome)
+
+    def _finish(self, export: _Export, inv: _Invocation, outcome: tuple[bool, Any]) -> None:
+        ok, value = outcome
+        if not inv.oneway:
+            if ok:
+                self._send_reply(inv.link, inv.call_id, value)
+            else:
+                if not isinstance(value, Exception):
+                    value = errors.RemoteError(type(value).__name__, str(value))
+                self._reply_error(inv.link, inv.call_id, value)
+        elif not ok:
+            log.warning("oneway call %s failed: %r", inv.method, value)
+        for start in export.machine.on_done(inv):
+            self._start(export, start.invocation, start.on_lane)
+
+    def _send_reply(self, link: Link, call_id: int, value: object) -> None:
+        try:
+            payload = self._encode(value, "result")
+        except errors.NetobjError as exc:
+            self._reply_error(link, call_id, exc)
+            return
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure:
+            return
+        self.messages_sent["reply"] += 1
+        link.send_sequenced(seq, frames.reply_value(seq, call_id, payload))
+
+    def _on_reply(self, link: Link, reply: pb.Reply) -> None:
+        caller = self._callers.get(link.peer_id)
+        if caller is None:
+            return
+        outcome = reply.WhichOneof("outcome")
+        res = caller.on_reply(reply.call_id, outcome == "value",
+                              reply.value if outcome == "value" else reply.error)
+        if not isinstance(res, Complete):
+            log.debug("reply for unknown call %d from %s", reply.call_id, link.peer_address)
+            return
+        var = res.token
+        try:
+            if res.ok:
+                var._resolve(self._decoder.decode(res.payload))
+            else:
+                var._reject(codec.decode_exception(res.payload))
+        except errors.NetobjError as exc:
+            var._reject(exc)
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters for tests and tuning: protocol messages by kind, and per-link figures."""
+        return {
+            "messages_sent": dict(self.messages_sent),
+            "messages_received": dict(self.messages_received),
+            "exports": len(self._exports),
+            "tickets": len(self._tickets),
+            "links": {
+                link.peer_id: {"state": str(link.state), **link.stats}
+                for link in self._links.values()
+            },
+        }
+
+    def link_state(self, site_id: str) -> FaultState | None:
+        link = self._links.get(site_id)
+        return None if link is None else link.state
+
+
+def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
+    """uvloop when installed (and wanted); the pure asyncio loop otherwise."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+            pass
+        else:
+            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    return asyncio.new_event_loop()

@@ -1,0 +1,285 @@
+"""Values on the wire: CBOR with netobj's tags (see ``tags``).
+
+Data (None, bool, int, float, str, bytes, list, tuple, dict) is copied. Anything else goes
+through the *ref hook* the caller supplies: it turns an entity (a Var, a protocol-decorated
+instance, a proxy) into a :class:`Ref`, or returns None to refuse it, and the value is then
+refused with :class:`~netobj.errors.MarshalError` naming its type and its path inside the
+value (``args[0]['items'][3]``).
+
+Decoding never imports or builds a class named by the wire: references are handed to the
+caller's *ref resolver*; exceptions become the builtin type of that name, a netobj error of
+that name, or :class:`~netobj.errors.RemoteError`. CBOR semantic tags that would build other
+Python types (datetimes, decimals, regexes, UUIDs, sets...) are refused.
+
+Limits: an encoded value is at most :data:`MAX_VALUE_BYTES`; nesting at most
+:data:`MAX_DEPTH` deep. Cyclic data is refused (it would not terminate).
+"""
+
+from __future__ import annotations
+
+import builtins
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import cbor2
+
+from netobj import errors
+from netobj.wire import tags
+
+MAX_VALUE_BYTES: Final = 8 * 1024 * 1024
+MAX_DEPTH: Final = 200
+MAX_TRACEBACK_CHARS: Final = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """The wire form of a reference to a distributed entity."""
+
+    kind: str  # tags.KIND_*
+    protocol: str  # "stationary", "active", ... ("" for vars and ports)
+    site_id: str  # the home site's incarnation id
+    address: str  # host:port of the home site
+    key: str  # the entity's name at its home site (>= 128 random bits)
+
+
+RefHook = Callable[[object], Ref | None]
+RefResolver = Callable[[Ref], object]
+
+_SCALARS: Final = (str, int, float, bool, bytes, type(None))
+_KEY_TYPES: Final = (str, int, bytes, bool, float, type(None), tuple)
+
+
+def _path_str(path: list[str]) -> str:
+    return "".join(path) if path else "<value>"
+
+
+def _to_wire(value: object, ref_hook: RefHook | None, path: list[str], seen: set[int]) -> object:
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    if len(path) > MAX_DEPTH:
+        raise errors.MarshalError(
+            f"value nested deeper than {MAX_DEPTH} levels at {_path_str(path)}"
+        )
+    if cls is list or cls is tuple or cls is dict:
+        ident = id(value)
+        if ident in seen:
+            raise errors.MarshalError(f"cyclic {cls.__name__} at {_path_str(path)}")
+        seen.add(ident)
+        try:
+            if cls is dict:
+                out: dict[object, object] = {}
+                for k, v in value.items():  # type: ignore[attr-defined]
+                    if type(k) not in _KEY_TYPES:
+                        raise errors.MarshalError(
+                            f"cannot marshal dict key of type {type(k).__qualname__} "
+                            f"at {_path_str(path)}"
+                        )
+                    path.append(f"[{k!r}]")
+                    out[_to_wire(k, None, path, seen) if type(k) is tuple else k] = _to_wire(
+                        v, ref_hook, path, seen
+                    )
+                    path.pop()
+                return out
+            items = []
+            for i, item in enumerate(value):  # type: ignore[attr-defined]
+                if type(item) in _SCALARS:
+                    items.append(item)
+                    continue
+                path.append(f"[{i}]")
+                items.append(_to_wire(item, ref_hook, path, seen))
+                path.pop()
+            return cbor2.CBORTag(tags.TUPLE, items) if cls is tuple else items
+        finally:
+            seen.discard(ident)
+    wire_form = getattr(value, "__netobj_wire__", None)
+    if wire_form is not None and not isinstance(value, type):
+        # Value types of netobj's own (Record) say how they travel.
+        tag, content = wire_form()
+        path.append(".")
+        try:
+            return cbor2.CBORTag(tag, _to_wire(content, ref_hook, path, seen))
+        finally:
+            path.pop()
+    if isinstance(value, BaseException):
+        return encode_exception_tag(value)
+    ref = ref_hook(value) if ref_hook is not None else None
+    if ref is None:
+        raise errors.MarshalError(
+            f"cannot marshal a value of type {cls.__module__}.{cls.__qualname__} at "
+            f"{_path_str(path)}: only data (None, bool, int, float, str, bytes, list, tuple, "
+            "dict, Record), Vars, Ports, proxies and instances of protocol-decorated classes "
+            "can be sent"
+        )
+    return cbor2.CBORTag(tags.REF, [ref.kind, ref.protocol, ref.site_id, ref.address, ref.key])
+
+
+def encode(value: object, ref_hook: RefHook | None = None, *, root: str = "") -> bytes:
+    """Encode ``value`` to CBOR bytes; ``root`` names the value in error messages."""
+    wire = _to_wire(value, ref_hook, [root] if root else [], set())
+    data = cbor2.dumps(wire)
+    if len(data) > MAX_VALUE_BYTES:
+        raise errors.MarshalError(
+            f"encoded value is {len(data)} bytes, over the limit of {MAX_VALUE_BYTES}"
+        )
+    return data
+
+
+# -- exceptions ---------------------------------------------------------------------------
+
+_NETOBJ_ERRORS: Final[dict[str, type[BaseException]]] = {
+    f"netobj.{name}": getattr(errors, name) for name in errors.__all__
+}
+
+
+def _builtin_exception(name: str) -> type[BaseException] | None:
+    cls = getattr(builtins, name, None)
+    if (
+        isinstance(cls, type)
+        and issubclass(cls, Exception)
+        and cls.__module__ == "builtins"
+    ):
+        return cls
+    return None
+
+
+def encode_exception_tag(exc: BaseException) -> cbor2.CBORTag:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        name = cls.__qualname__
+    elif isinstance(exc, errors.NetobjError) and cls.__name__ in errors.__all__:
+        name = f"netobj.{cls.__name__}"
+    else:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+    args: list[object] = []
+    for a in exc.args:
+        if type(a) in _SCALARS:
+            args.append(a)
+        else:
+            args = [str(exc)]
+            break
+    if isinstance(exc, errors.RemoteError):
+        name, message, tb_text = exc.type_name, exc.remote_message, exc.remote_traceback
+    else:
+        message = str(exc)
+        tb_text = "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:]
+    return cbor2.CBORTag(tags.EXCEPTION, [name, message, args, tb_text])
+
+
+def encode_exception(exc: BaseException) -> bytes:
+    return cbor2.dumps(encode_exception_tag(exc))
+
+
+def _decode_exception(content: object) -> BaseException:
+    if not (isinstance(content, list) and len(content) == 4):
+        raise errors.ProtocolError("malformed exception on the wire")
+    name, message, args, tb_text = content
+    if not (isinstance(name, str) and isinstance(message, str) and isinstance(args, list)):
+        raise errors.ProtocolError("malformed exception on the wire")
+    tb_text = tb_text if isinstance(tb_text, str) else ""
+    cls = _NETOBJ_ERRORS.get(name) or _builtin_exception(name)
+    exc: BaseException
+    if cls is not None and cls is not errors.RemoteError:
+        try:
+            exc = cls(*args)
+        except Exception:
+            exc = cls(message)
+    else:
+        exc = errors.RemoteError(name, message, tb_text)
+    if tb_text:
+        exc.add_note("remote traceback:\n" + tb_text.rstrip())
+    return exc
+
+
+# -- decoding -----------------------------------------------------------------------------
+
+
+def _refuse_semantic(tag: int) -> Callable[[object, bool], object]:
+    def refuse(content: object, immutable: bool) -> object:
+        raise errors.ProtocolError(f"CBOR tag {tag} is not part of netobj's data model")
+
+    return refuse
+
+
+# Semantic tags cbor2 would otherwise turn into other Python types. Bignums (2, 3) stay.
+_REFUSED_SEMANTIC: Final = {
+    t: _refuse_semantic(t)
+    for t in (0, 1, 4, 5, 25, 28, 29, 30, 35, 36, 37, 38, 100, 256, 258, 260, 261, 1001, 1004)
+}
+
+
+def _unknown_tag(tag: cbor2.CBORTag, immutable: bool) -> object:
+    raise errors.ProtocolError(f"unknown CBOR tag {tag.tag}")
+
+
+def _tuple_from_wire(content: object, immutable: bool) -> object:
+    if not isinstance(content, list | tuple):
+        raise errors.ProtocolError("malformed tuple on the wire")
+    return tuple(content)
+
+
+def _exception_from_wire(content: object, immutable: bool) -> object:
+    return _decode_exception(content)
+
+
+def _record_hook(content: object, immutable: bool) -> object:
+    if _record_from_wire is None:
+        raise errors.ProtocolError("records are not supported by this site")
+    return _record_from_wire(content)
+
+
+class Decoder:
+    """Decodes values, handing references to ``resolve`` (the site's import table)."""
+
+    __slots__ = ("_semantic",)
+
+    def __init__(self, resolve: RefResolver | None = None) -> None:
+        def ref_from_wire(content: object, immutable: bool) -> object:
+            if not (
+                isinstance(content, list | tuple)
+                and len(content) == 5
+                and all(isinstance(c, str) for c in content)
+            ):
+                raise errors.ProtocolError("malformed entity reference on the wire")
+            if resolve is None:
+                raise errors.ProtocolError("entity reference where none is allowed")
+            return resolve(Ref(*content))
+
+        self._semantic: dict[int, Callable[[Any, bool], object]] = {
+            **_REFUSED_SEMANTIC,
+            tags.TUPLE: _tuple_from_wire,
+            tags.REF: ref_from_wire,
+            tags.EXCEPTION: _exception_from_wire,
+            tags.RECORD: _record_hook,
+        }
+
+    def decode(self, data: bytes) -> object:
+        if len(data) > MAX_VALUE_BYTES:
+            raise errors.ProtocolError(f"value of {len(data)} bytes is over the limit")
+        try:
+            return cbor2.loads(
+                data,
+                tag_hook=_unknown_tag,
+                semantic_decoders=self._semantic,
+                max_depth=MAX_DEPTH + 8,
+            )
+        except errors.NetobjError:
+            raise
+        except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
+            cause = exc.__cause__
+            if isinstance(cause, errors.NetobjError):
+                raise cause from None
+            raise errors.ProtocolError(f"malformed CBOR value: {exc}") from exc
+
+
+# Set by netobj.record at import; kept as a hook so the wire layer imports nothing above it.
+_record_from_wire: Callable[[object], object] | None = None
+
+
+def decode_exception(data: bytes) -> BaseException:
+    value = Decoder().decode(data)
+    if not isinstance(value, BaseException):
+        raise errors.ProtocolError("expected an exception on the wire")
+    return value

@@ -1,0 +1,84 @@
+"""Frames: protobuf ``Frame``/``Envelope`` helpers and the frame size limits.
+
+A frame is built by concatenating envelopes that were serialized once, when they were
+queued (they may be resent after a reconnect), so writing a frame costs no re-encoding:
+``Frame.envelopes`` is field 1 (length-delimited) and ``Frame.ack`` field 2 (varint).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from netobj.wire import netobj_pb2 as pb
+
+PROTOCOL_VERSION: Final = 1
+#: Most envelopes written in one frame (a frame still never waits to fill up).
+MAX_ENVELOPES_PER_FRAME: Final = 1024
+#: Soft cap on bytes per frame when batching several envelopes.
+MAX_BATCH_BYTES: Final = 1024 * 1024
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def build_frame(envelopes: list[bytes], ack: int) -> bytes:
+    """Serialize a Frame from already-serialized envelopes (same bytes as protobuf would)."""
+    parts: list[bytes] = []
+    for env in envelopes:
+        parts.append(b"\x0a")
+        parts.append(_varint(len(env)))
+        parts.append(env)
+    if ack:
+        parts.append(b"\x10")
+        parts.append(_varint(ack))
+    return b"".join(parts)
+
+
+def parse_frame(data: bytes) -> pb.Frame:
+    """Parse a frame; raises google.protobuf.message.DecodeError on garbage."""
+    return pb.Frame.FromString(data)
+
+
+def hello(
+    site_id: str, address: str, expect_site_id: str, last_received: int,
+    *, wrong_incarnation: bool = False,
+) -> bytes:
+    env = pb.Envelope(
+        hello=pb.Hello(
+            protocol_version=PROTOCOL_VERSION,
+            site_id=site_id,
+            address=address,
+            expect_site_id=expect_site_id,
+            last_received=last_received,
+            wrong_incarnation=wrong_incarnation,
+        )
+    )
+    return build_frame([env.SerializeToString()], 0)
+
+
+def heartbeat(sent_ns: int, echo_ns: int) -> bytes:
+    return pb.Envelope(heartbeat=pb.Heartbeat(sent_ns=sent_ns, echo_ns=echo_ns)).SerializeToString()
+
+
+def goodbye(reason: str, permanent: bool) -> bytes:
+    return pb.Envelope(goodbye=pb.Goodbye(reason=reason, permanent=permanent)).SerializeToString()
+
+
+def call(seq: int, call_id: int, key: str, method: str, args: bytes, oneway: bool) -> bytes:
+    return pb.Envelope(
+        seq=seq, call=pb.Call(call_id=call_id, key=key, method=method, args=args, oneway=oneway)
+    ).SerializeToString()
+
+
+def reply_value(seq: int, call_id: int, value: bytes) -> bytes:
+    return pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, value=value)).SerializeToString()
+
+
+def reply_error(seq: int, call_id: int, error: bytes) -> bytes:
+    return pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, error=error)).SerializeToString()

@@ -1,0 +1,87 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Frame(_message.Message):
+    __slots__ = ("envelopes", "ack")
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    envelopes: _containers.RepeatedCompositeFieldContainer[Envelope]
+    ack: int
+    def __init__(self, envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., ack: _Optional[int] = ...) -> None: ...
+
+class Envelope(_message.Message):
+    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    hello: Hello
+    heartbeat: Heartbeat
+    call: Call
+    reply: Reply
+    goodbye: Goodbye
+    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("protocol_version", "site_id", "address", "expect_site_id", "last_received", "wrong_incarnation")
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    WRONG_INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    protocol_version: int
+    site_id: str
+    address: str
+    expect_site_id: str
+    last_received: int
+    wrong_incarnation: bool
+    def __init__(self, protocol_version: _Optional[int] = ..., site_id: _Optional[str] = ..., address: _Optional[str] = ..., expect_site_id: _Optional[str] = ..., last_received: _Optional[int] = ..., wrong_incarnation: _Optional[bool] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("sent_ns", "echo_ns")
+    SENT_NS_FIELD_NUMBER: _ClassVar[int]
+    ECHO_NS_FIELD_NUMBER: _ClassVar[int]
+    sent_ns: int
+    echo_ns: int
+    def __init__(self, sent_ns: _Optional[int] = ..., echo_ns: _Optional[int] = ...) -> None: ...
+
+class Call(_message.Message):
+    __slots__ = ("call_id", "key", "method", "args", "oneway")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    ONEWAY_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    key: str
+    method: str
+    args: bytes
+    oneway: bool
+    def __init__(self, call_id: _Optional[int] = ..., key: _Optional[str] = ..., method: _Optional[str] = ..., args: _Optional[bytes] = ..., oneway: _Optional[bool] = ...) -> None: ...
+
+class Reply(_message.Message):
+    __slots__ = ("call_id", "value", "error")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    value: bytes
+    error: bytes
+    def __init__(self, call_id: _Optional[int] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ...) -> None: ...
+
+class Goodbye(_message.Message):
+    __slots__ = ("reason", "permanent")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PERMANENT_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    permanent: bool
+    def __init__(self, reason: _Optional[str] = ..., permanent: _Optional[bool] = ...) -> None: ...
