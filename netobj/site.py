@@ -379,7 +379,7 @@ class Site(ProxyHost):
         oneway: bool,
     ) -> Var[Any]:
         loop = self._check_running()
-        payload = self._encode([list(args), kwargs] if kwargs else [list(args)], "args")
+        payload = codec.encode_args(args, kwargs, self._ref_hook)
         var: Var[Any] = Var()
         if self._on_loop():
             self._send_call(var, ref, method, payload, oneway)

@@ -127,6 +127,26 @@ def encode(value: object, ref_hook: RefHook | None = None, *, root: str = "") ->
     return data
 
 
+def encode_args(args: tuple[object, ...], kwargs: dict[str, object],
+                ref_hook: RefHook | None = None) -> bytes:
+    """Encode call arguments as ``[args]`` or ``[args, kwargs]``; paths read ``args[i]``."""
+    seen: set[int] = set()
+    wire_args = [
+        a if type(a) in _SCALARS else _to_wire(a, ref_hook, [f"args[{i}]"], seen)
+        for i, a in enumerate(args)
+    ]
+    if kwargs:
+        wire_kwargs = {k: _to_wire(v, ref_hook, [f"kwargs[{k!r}]"], seen) for k, v in kwargs.items()}
+        data = cbor2.dumps([wire_args, wire_kwargs])
+    else:
+        data = cbor2.dumps([wire_args])
+    if len(data) > MAX_VALUE_BYTES:
+        raise errors.MarshalError(
+            f"encoded arguments are {len(data)} bytes, over the limit of {MAX_VALUE_BYTES}"
+        )
+    return data
+
+
 # -- exceptions ---------------------------------------------------------------------------
 
 _NETOBJ_ERRORS: Final[dict[str, type[BaseException]]] = {

@@ -1,0 +1,97 @@
+"""Start and control real site processes for the multi-process tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVE = ROOT / "tests" / "sites" / "serve.py"
+
+
+@dataclass
+class SiteProcess:
+    proc: asyncio.subprocess.Process
+    tickets: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+    site_id: str = ""
+    stderr_lines: list[str] = field(default_factory=list)
+    _stderr_task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while line := await self.proc.stderr.readline():
+            self.stderr_lines.append(line.decode(errors="replace"))
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def cont(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            with_stdin = self.proc.stdin
+            if with_stdin is not None:
+                with_stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.kill()
+                await self.proc.wait()
+        if self._stderr_task is not None:
+            await asyncio.wait_for(self._stderr_task, 5)
+
+    async def wait_for_log(self, text: str, timeout: float = 10) -> str:
+        async def look() -> str:
+            while True:
+                for line in self.stderr_lines:
+                    if text in line:
+                        return line
+                await asyncio.sleep(0.05)
+
+        return await asyncio.wait_for(look(), timeout)
+
+
+async def start_site(*args: str, env: dict[str, str] | None = None,
+                     timeout: float = 30) -> SiteProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "NETOBJ_LOG": "INFO", **(env or {})}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(SERVE), *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=full_env,
+    )
+    sp = SiteProcess(proc)
+    sp._stderr_task = asyncio.ensure_future(sp._drain_stderr())
+    assert proc.stdout is not None
+
+    async def read_banner() -> None:
+        while True:
+            line = (await proc.stdout.readline()).decode()  # type: ignore[union-attr]
+            if not line:
+                raise RuntimeError("site process exited early:\n" + "".join(sp.stderr_lines))
+            parts = line.split()
+            if parts[0] == "TICKET":
+                sp.tickets[parts[1]] = parts[2]
+            elif parts[0] == "READY":
+                sp.address, sp.site_id = parts[1], parts[2]
+                return
+
+    try:
+        await asyncio.wait_for(read_banner(), timeout)
+    except BaseException:
+        sp.kill()
+        raise
+    return sp

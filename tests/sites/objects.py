@@ -1,0 +1,144 @@
+"""Classes the multi-process tests share (importable on every site, as the design requires)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+import netobj
+
+
+@netobj.stationary
+class Coder:
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def get(self) -> int:
+        x = self.seed
+        self.seed = (self.seed * 23 + 49) % 1001
+        return x
+
+
+@netobj.stationary
+class Calc:
+    """A stationary toolbox for the tests."""
+
+    def __init__(self) -> None:
+        self.log: list[object] = []
+        self._secret = 42
+
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    def echo(self, value: object) -> object:
+        return value
+
+    def record(self, i: int) -> int:
+        """Append i to the log (exactly-once checks) and return 2*i."""
+        self.log.append(i)
+        return 2 * i
+
+    def get_log(self) -> list[object]:
+        return self.log
+
+    def fail(self, kind: str, message: str) -> None:
+        if kind == "value":
+            raise ValueError(message)
+        if kind == "key":
+            raise KeyError(message)
+        if kind == "custom":
+            raise CustomError(message)
+        raise RuntimeError(message)
+
+    def sleep(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    async def asleep(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def call(self, proxy: object, method: str, *args: object) -> object:
+        """Call ``proxy.method(*args)`` from this site (blocking this lane) and return it."""
+        return getattr(proxy, method)(*args).wait(30)
+
+    def make_counter(self) -> Counter:
+        return Counter()
+
+    def bad_result(self) -> object:
+        return object()
+
+    def _private(self) -> int:
+        return self._secret
+
+
+class CustomError(Exception):
+    pass
+
+
+@netobj.stationary
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def incr(self) -> int:
+        self.n += 1
+        return self.n
+
+
+@netobj.active
+class Ordered:
+    """An active object that records the order it executes calls in."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+        self.running = 0
+        self.max_running = 0
+        self._lock = threading.Lock()
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.running -= 1
+
+    def put(self, sender: str, i: int) -> int:
+        self._enter()
+        try:
+            self.seen.append((sender, i))
+            return i
+        finally:
+            self._leave()
+
+    async def aput(self, sender: str, i: int, delay: float = 0.0) -> int:
+        self._enter()
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            self.seen.append((sender, i))
+            return i
+        finally:
+            self._leave()
+
+    def slow_put(self, sender: str, i: int, delay: float) -> int:
+        self._enter()
+        try:
+            time.sleep(delay)
+            self.seen.append((sender, i))
+            return i
+        finally:
+            self._leave()
+
+    def boom(self) -> None:
+        raise ValueError("boom")
+
+    def stats(self) -> dict[str, object]:
+        return {"seen": [list(s) for s in self.seen], "max_running": self.max_running}

@@ -1,0 +1,53 @@
+"""A site process for the tests: offers objects and prints their tickets, one per line.
+
+    python tests/sites/serve.py [--port N] [--expose NAME ...]
+
+Prints ``TICKET <name> <ticket>`` for each object, then ``READY``, and serves until its
+standard input closes (or it is killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+
+import netobj  # noqa: E402
+from netobj.link import LinkConfig  # noqa: E402
+from tests.sites import objects  # noqa: E402
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--expose", nargs="*", default=["calc", "coder", "ordered"])
+    parser.add_argument("--temp-timeout", type=float, default=4.0)
+    args = parser.parse_args()
+    config = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=args.temp_timeout)
+    async with netobj.Site(port=args.port, link_config=config) as site:
+        made = {
+            "calc": lambda: objects.Calc(),
+            "coder": lambda: objects.Coder(100),
+            "ordered": lambda: objects.Ordered(),
+        }
+        for name in args.expose:
+            print("TICKET", name, site.offer(made[name]()), flush=True)
+        print("READY", site.address, site.id, flush=True)
+        loop = asyncio.get_running_loop()
+        stdin_closed = asyncio.Event()
+        loop.add_reader(sys.stdin.fileno(), lambda: (
+            stdin_closed.set() if not os.read(sys.stdin.fileno(), 4096) else None))
+        await stdin_closed.wait()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("NETOBJ_LOG", "WARNING"),
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    from netobj.site import new_event_loop
+
+    loop = new_event_loop()
+    loop.run_until_complete(main())
