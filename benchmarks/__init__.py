@@ -1,0 +1,7 @@
+"""Benchmarks: netobj against Pyro5, RPyC and raw grpc.aio, measured in one interleaved run.
+
+Run ``python -m benchmarks`` (full) or ``python -m benchmarks --quick`` (a few seconds).
+Each system lives in its own module (``bench_netobj``, ``bench_pyro``, ``bench_rpyc``,
+``bench_grpc``) with the same small interface, see :mod:`benchmarks._common`. Each
+module is also the server program: ``python -m benchmarks.bench_pyro serve``.
+"""

@@ -1,0 +1,131 @@
+"""Pyro5: marshal serializer, thread server; pipelining via BatchProxy."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import Pyro5
+import Pyro5.api
+
+from benchmarks._common import (
+    CALL_TIMEOUT_S,
+    HOST,
+    ServerProcess,
+    check,
+    start_server as _start,
+)
+
+NAME = "Pyro5"
+
+
+def _patch_marshal_batch() -> None:
+    """Work around a Pyro5 5.17 bug: BatchProxy with the marshal serializer.
+
+    ``Proxy._pyroInvokeBatch`` passes ``kwargs=None`` and ``MarshalSerializer.dumpsCall``
+    calls ``kwargs.items()`` (AttributeError). Send ``{}`` instead; the server ignores the
+    batch call's own kwargs. Only the client needs this; it changes nothing else.
+    """
+    from Pyro5.serializers import MarshalSerializer
+
+    original = MarshalSerializer.dumpsCall
+    if getattr(original, "_bench_patched", False):
+        return
+
+    def dumpsCall(  # noqa: N802 - Pyro5's name
+        self: MarshalSerializer, obj: Any, method: str, vargs: Any, kwargs: Any
+    ) -> bytes:
+        return original(self, obj, method, vargs, {} if kwargs is None else kwargs)  # type: ignore[no-any-return]
+
+    dumpsCall._bench_patched = True  # type: ignore[attr-defined]
+    MarshalSerializer.dumpsCall = dumpsCall  # type: ignore[method-assign]
+
+
+def _configure() -> None:
+    # Pyro5's config is per process: the server and the client both call this.
+    Pyro5.config.SERIALIZER = "marshal"
+    Pyro5.config.SERVERTYPE = "thread"
+    Pyro5.config.SOCK_NODELAY = True  # every system runs with Nagle off
+    Pyro5.config.COMMTIMEOUT = CALL_TIMEOUT_S
+
+
+@Pyro5.api.expose
+class Calc:
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    def echo(self, b: bytes) -> bytes:
+        return b
+
+
+def serve() -> None:
+    _configure()
+    daemon = Pyro5.api.Daemon(host=HOST, port=0)
+    uri = daemon.register(Calc(), "calc")
+    print("READY", uri, flush=True)
+    daemon.requestLoop()
+
+
+def start_server() -> ServerProcess:
+    return _start(__name__)
+
+
+class PyroClient:
+    def __init__(self, server: ServerProcess) -> None:
+        _configure()
+        _patch_marshal_batch()
+        self._proxy: Any = Pyro5.api.Proxy(server.info[0])
+        self._proxy._pyroBind()
+
+    def sequential(self, n: int) -> list[int]:
+        add = self._proxy.add
+        lat = [0] * n
+        clock = time.perf_counter_ns
+        for i in range(n):
+            t0 = clock()
+            r = add(i, 1)
+            lat[i] = clock() - t0
+            check(r == i + 1, "Pyro5 add")
+        return lat
+
+    def pipelined(self, n: int) -> float:
+        t0 = time.perf_counter()
+        batch: Any = Pyro5.api.BatchProxy(self._proxy)
+        for i in range(n):
+            batch.add(i, 1)
+        total = sum(batch())
+        elapsed = time.perf_counter() - t0
+        check(total == n * (n - 1) // 2 + n, "Pyro5 batch sum")
+        return elapsed
+
+    def echo(self, n: int, payload: bytes) -> list[int]:
+        echo = self._proxy.echo
+        lat = [0] * n
+        clock = time.perf_counter_ns
+        for i in range(n):
+            t0 = clock()
+            r = echo(payload)
+            lat[i] = clock() - t0
+            check(len(r) == len(payload), "Pyro5 echo")
+        return lat
+
+    def close(self) -> None:
+        self._proxy._pyroRelease()
+
+
+def connect(server: ServerProcess) -> PyroClient:
+    return PyroClient(server)
+
+
+def notes() -> list[str]:
+    return [
+        "Pyro5: marshal serializer and SOCK_NODELAY on both sides, SERVERTYPE=thread; "
+        "pipelined = one BatchProxy (all calls in one request message, all results in one "
+        "reply message). Pyro5 5.17's BatchProxy crashes with marshal (kwargs=None passed to "
+        "MarshalSerializer.dumpsCall); the client patches dumpsCall to send {} instead."
+    ]
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
+    serve()
