@@ -44,6 +44,9 @@ class ServerProcess:
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the server (SIGTERM, then SIGKILL); never raises, never hangs."""
         p = self.popen
+        if p.stdin is not None:
+            with contextlib.suppress(OSError):
+                p.stdin.close()
         if p.poll() is None:
             with contextlib.suppress(OSError):
                 p.terminate()
@@ -66,15 +69,13 @@ def start_server(module: str, timeout: float = SERVER_START_TIMEOUT_S) -> Server
     """Start ``python -m <module> serve`` and wait (bounded) for its ``READY ...`` line."""
     stderr_file = tempfile.TemporaryFile()
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     popen = subprocess.Popen(
         [sys.executable, "-m", module, "serve"],
         cwd=REPO_ROOT,
         env=env,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,  # the server exits when this closes (see exit_with_parent)
         stdout=subprocess.PIPE,
         stderr=stderr_file,
         text=True,
@@ -99,6 +100,21 @@ def start_server(module: str, timeout: float = SERVER_START_TIMEOUT_S) -> Server
         raise RuntimeError(f"{module}: server failed to start: {line!r}\n{tail}")
     server.info = words[1:]
     return server
+
+
+def exit_with_parent() -> None:
+    """In a server process: exit as soon as stdin reaches EOF (the benchmark closed it or died).
+
+    A server whose benchmark process was SIGKILLed therefore does not linger.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(Exception):
+            while sys.stdin.buffer.read(4096):
+                pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class LoopThread:
@@ -159,16 +175,16 @@ def new_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
 class Client(Protocol):
     """What every system's client offers; latencies are in nanoseconds."""
 
-    def sequential(self, n: int) -> list[int]:
-        """``add(a, b)`` n times, each awaited before the next; per-call latencies."""
+    def sequential(self, n: int) -> tuple[float, list[int]]:
+        """``add(a, b)`` n times, each awaited before the next: (seconds, per-call ns)."""
         ...
 
     def pipelined(self, n: int) -> float:
         """n ``add`` calls issued without waiting, then all results collected; seconds."""
         ...
 
-    def echo(self, n: int, payload: bytes) -> list[int]:
-        """``echo(payload)`` n times, sequentially; per-call latencies."""
+    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
+        """``echo(payload)`` n times, sequentially: (seconds, per-call ns)."""
         ...
 
     def close(self) -> None: ...

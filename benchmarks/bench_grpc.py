@@ -13,14 +13,15 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from benchmarks import _common
 from benchmarks._common import (
     CALL_TIMEOUT_S,
     HOST,
     LoopThread,
     ServerProcess,
     check,
+    exit_with_parent,
     new_loop,
-    start_server as _start,
 )
 
 NAME = "grpc.aio"
@@ -74,7 +75,7 @@ def serve() -> None:
 
 
 def start_server() -> ServerProcess:
-    return _start(__name__)
+    return _common.start_server(__name__)
 
 
 class GrpcClient:
@@ -95,17 +96,18 @@ class GrpcClient:
         self._add_stream: Any = self._channel.stream_stream(f"/{SERVICE}/AddStream")
         self._echo: Any = self._channel.unary_unary(f"/{SERVICE}/Echo")
 
-    async def _sequential(self, n: int) -> list[int]:
+    async def _sequential(self, n: int) -> tuple[float, list[int]]:
         add = self._add
         pack, unpack = PAIR.pack, ONE.unpack
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = await add(pack(i, 1), timeout=CALL_TIMEOUT_S)
             lat[i] = clock() - t0
             check(unpack(r)[0] == i + 1, "grpc add")
-        return lat
+        return (clock() - start) / 1e9, lat
 
     async def _pipelined(self, n: int) -> float:
         pack, unpack = PAIR.pack, ONE.unpack
@@ -130,24 +132,25 @@ class GrpcClient:
         check(total == n * (n - 1) // 2 + n, "grpc stream sum")
         return elapsed
 
-    async def _echo_run(self, n: int, payload: bytes) -> list[int]:
+    async def _echo_run(self, n: int, payload: bytes) -> tuple[float, list[int]]:
         echo = self._echo
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = await echo(payload, timeout=CALL_TIMEOUT_S)
             lat[i] = clock() - t0
             check(len(r) == len(payload), "grpc echo")
-        return lat
+        return (clock() - start) / 1e9, lat
 
-    def sequential(self, n: int) -> list[int]:
+    def sequential(self, n: int) -> tuple[float, list[int]]:
         return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
 
     def pipelined(self, n: int) -> float:
         return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
 
-    def echo(self, n: int, payload: bytes) -> list[int]:
+    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
         return self._lt.run(self._echo_run(n, payload), CALL_TIMEOUT_S + n * 0.05)
 
     def close(self) -> None:
@@ -175,4 +178,5 @@ def notes() -> list[str]:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
+    exit_with_parent()
     serve()

@@ -9,14 +9,14 @@ from typing import Any
 
 import netobj
 import netobj.site
-
+from benchmarks import _common
 from benchmarks._common import (
     CALL_TIMEOUT_S,
     HOST,
     LoopThread,
     ServerProcess,
     check,
-    start_server as _start,
+    exit_with_parent,
 )
 
 NAME = "netobj"
@@ -50,7 +50,7 @@ def serve() -> None:
 
 
 def start_server() -> ServerProcess:
-    return _start(__name__)
+    return _common.start_server(__name__)
 
 
 class NetobjClient:
@@ -68,16 +68,17 @@ class NetobjClient:
         self._calc: Any = await asyncio.wait_for(self._site.take(stationary_ticket), 30)
         self._acalc: Any = await asyncio.wait_for(self._site.take(active_ticket), 30)
 
-    async def _sequential(self, n: int) -> list[int]:
+    async def _sequential(self, n: int) -> tuple[float, list[int]]:
         calc = self._calc
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = await calc.add(i, 1)
             lat[i] = clock() - t0
             check(r == i + 1, "netobj add")
-        return lat
+        return (clock() - start) / 1e9, lat
 
     async def _pipelined(self, n: int) -> float:
         acalc = self._acalc
@@ -90,24 +91,25 @@ class NetobjClient:
         check(total == n * (n - 1) // 2 + n, "netobj pipelined sum")
         return elapsed
 
-    async def _echo(self, n: int, payload: bytes) -> list[int]:
+    async def _echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
         calc = self._calc
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = await calc.echo(payload)
             lat[i] = clock() - t0
             check(len(r) == len(payload), "netobj echo")
-        return lat
+        return (clock() - start) / 1e9, lat
 
-    def sequential(self, n: int) -> list[int]:
+    def sequential(self, n: int) -> tuple[float, list[int]]:
         return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
 
     def pipelined(self, n: int) -> float:
         return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
 
-    def echo(self, n: int, payload: bytes) -> list[int]:
+    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
         return self._lt.run(self._echo(n, payload), CALL_TIMEOUT_S + n * 0.05)
 
     def close(self) -> None:
@@ -133,4 +135,5 @@ def notes() -> list[str]:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
+    exit_with_parent()
     serve()

@@ -9,12 +9,13 @@ from typing import Any
 import Pyro5
 import Pyro5.api
 
+from benchmarks import _common
 from benchmarks._common import (
     CALL_TIMEOUT_S,
     HOST,
     ServerProcess,
     check,
-    start_server as _start,
+    exit_with_parent,
 )
 
 NAME = "Pyro5"
@@ -33,7 +34,7 @@ def _patch_marshal_batch() -> None:
     if getattr(original, "_bench_patched", False):
         return
 
-    def dumpsCall(  # noqa: N802 - Pyro5's name
+    def dumpsCall(  # Pyro5's name
         self: MarshalSerializer, obj: Any, method: str, vargs: Any, kwargs: Any
     ) -> bytes:
         return original(self, obj, method, vargs, {} if kwargs is None else kwargs)  # type: ignore[no-any-return]
@@ -68,7 +69,7 @@ def serve() -> None:
 
 
 def start_server() -> ServerProcess:
-    return _start(__name__)
+    return _common.start_server(__name__)
 
 
 class PyroClient:
@@ -78,16 +79,17 @@ class PyroClient:
         self._proxy: Any = Pyro5.api.Proxy(server.info[0])
         self._proxy._pyroBind()
 
-    def sequential(self, n: int) -> list[int]:
+    def sequential(self, n: int) -> tuple[float, list[int]]:
         add = self._proxy.add
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = add(i, 1)
             lat[i] = clock() - t0
             check(r == i + 1, "Pyro5 add")
-        return lat
+        return (clock() - start) / 1e9, lat
 
     def pipelined(self, n: int) -> float:
         t0 = time.perf_counter()
@@ -99,16 +101,17 @@ class PyroClient:
         check(total == n * (n - 1) // 2 + n, "Pyro5 batch sum")
         return elapsed
 
-    def echo(self, n: int, payload: bytes) -> list[int]:
+    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
         echo = self._proxy.echo
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = echo(payload)
             lat[i] = clock() - t0
             check(len(r) == len(payload), "Pyro5 echo")
-        return lat
+        return (clock() - start) / 1e9, lat
 
     def close(self) -> None:
         self._proxy._pyroRelease()
@@ -128,4 +131,5 @@ def notes() -> list[str]:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
+    exit_with_parent()
     serve()

@@ -10,12 +10,13 @@ from typing import Any
 import rpyc
 from rpyc.utils.server import ThreadedServer
 
+from benchmarks import _common
 from benchmarks._common import (
     CALL_TIMEOUT_S,
     HOST,
     ServerProcess,
     check,
-    start_server as _start,
+    exit_with_parent,
 )
 
 NAME = "RPyC"
@@ -50,27 +51,26 @@ def serve() -> None:
 
 
 def start_server() -> ServerProcess:
-    return _start(__name__)
+    return _common.start_server(__name__)
 
 
 class RpycClient:
     def __init__(self, server: ServerProcess) -> None:
         host, port = server.info[0], int(server.info[1])
-        self._conn: Any = rpyc.connect(
-            host, port, config={"sync_request_timeout": CALL_TIMEOUT_S}
-        )
+        self._conn: Any = rpyc.connect(host, port, config={"sync_request_timeout": CALL_TIMEOUT_S})
         self._conn._channel.stream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def sequential(self, n: int) -> list[int]:
+    def sequential(self, n: int) -> tuple[float, list[int]]:
         add = self._conn.root.add
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = add(i, 1)
             lat[i] = clock() - t0
             check(r == i + 1, "RPyC add")
-        return lat
+        return (clock() - start) / 1e9, lat
 
     def pipelined(self, n: int) -> float:
         add = rpyc.async_(self._conn.root.add)
@@ -84,16 +84,17 @@ class RpycClient:
         check(total == n * (n - 1) // 2 + n, "RPyC async sum")
         return elapsed
 
-    def echo(self, n: int, payload: bytes) -> list[int]:
+    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
         echo = self._conn.root.echo
         lat = [0] * n
         clock = time.perf_counter_ns
+        start = clock()
         for i in range(n):
             t0 = clock()
             r = echo(payload)
             lat[i] = clock() - t0
             check(len(r) == len(payload), "RPyC echo")
-        return lat
+        return (clock() - start) / 1e9, lat
 
     def close(self) -> None:
         self._conn.close()
@@ -112,4 +113,5 @@ def notes() -> list[str]:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
+    exit_with_parent()
     serve()

@@ -165,7 +165,7 @@ class Var(Generic[T]):
             try:
                 yield from fut.__await__()
             finally:
-                if not fut.done():
+                if self._state == _UNBOUND:  # cancelled while waiting
                     self.remove_done_callback(wake)
         return self.result()
 

@@ -90,7 +90,8 @@ class _SimEnd(Connection):
             net.frames_lost += 1
             loop.call_later(net.draw_latency(), self._lose)
             return
-        at = max(loop.time() + net.draw_latency(), self._last_delivery)
+        # strictly after the previous frame: timers due at the same instant may run in any order
+        at = max(loop.time() + net.draw_latency(), self._last_delivery + 1e-6)
         self._last_delivery = at
         loop.call_at(at, other._deliver, frame)
 

@@ -1,0 +1,376 @@
+"""``python -m benchmarks [--quick]``: netobj vs Pyro5, RPyC and raw grpc.aio, interleaved.
+
+Every server runs in its own OS process (127.0.0.1, ephemeral port); every client runs in
+this process. All servers are started and all clients connected first; then each round runs
+each workload once per system, in turn (netobj, Pyro5, RPyC, grpc.aio, netobj, ...), so
+that machine noise falls on all of them alike. Per (workload, system) the table shows the
+median round by calls/s (with that round's latency percentiles) and the best round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+from benchmarks import bench_grpc, bench_netobj, bench_pyro, bench_rpyc
+from benchmarks._common import ECHO_SIZE, REPO_ROOT, Client, ServerProcess
+
+SYSTEMS: tuple[ModuleType, ...] = (bench_netobj, bench_pyro, bench_rpyc, bench_grpc)
+WORKLOADS: tuple[str, ...] = ("sequential", "pipelined", "echo 64 KiB")
+TIMES = "\u00d7"  # the multiplication sign, spelt so for ruff's RUF001
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    sequential: int
+    pipelined: int
+    echo: int
+    rounds: int
+    warmup: int
+
+    def calls(self, workload: str) -> int:
+        return {"sequential": self.sequential, "pipelined": self.pipelined}.get(workload, self.echo)
+
+
+FULL = Sizes(sequential=20_000, pipelined=20_000, echo=2_000, rounds=3, warmup=500)
+QUICK = Sizes(sequential=2_000, pipelined=2_000, echo=200, rounds=1, warmup=100)
+
+
+@dataclass(frozen=True)
+class Sample:
+    calls: int
+    elapsed_s: float
+    latencies_ns: tuple[int, ...] = ()
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+    def percentile_us(self, q: float) -> float | None:
+        if not self.latencies_ns:
+            return None
+        ordered = sorted(self.latencies_ns)
+        index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+        return ordered[index] / 1000.0
+
+
+class Deadline(Exception):
+    """The whole run took longer than --deadline seconds."""
+
+
+# -- machine and environment ----------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "netobj"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev + (" (netobj/ has uncommitted changes)" if dirty else "")
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def machine_lines() -> list[str]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 0
+    uname = platform.uname()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return [
+        f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}",
+        f"- machine: {uname.machine} ({platform.processor() or 'processor n/a'}); "
+        f"CPU: {_cpu_model() or 'unknown'}",
+        f"- nproc: {usable} usable of {os.cpu_count()}; "
+        f"OS: {uname.system} {uname.release}; load average at start: {load}",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}); "
+        f"grpcio {_version('grpcio')}, Pyro5 {_version('Pyro5')}, rpyc {_version('rpyc')}, "
+        f"uvloop {_version('uvloop')}, cbor2 {_version('cbor2')}",
+        f"- netobj {_version('netobj')} at git {_git_revision()}",
+    ]
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_workload(client: Client, workload: str, n: int, payload: bytes) -> Sample:
+    if workload == "sequential":
+        elapsed, lat = client.sequential(n)
+        return Sample(n, elapsed, tuple(lat))
+    if workload == "pipelined":
+        return Sample(n, client.pipelined(n))
+    elapsed, lat = client.echo(n, payload)
+    return Sample(n, elapsed, tuple(lat))
+
+
+def run_all(
+    systems: Sequence[ModuleType], sizes: Sizes
+) -> tuple[dict[tuple[str, str], list[Sample]], list[str]]:
+    """Start every server, connect every client, run the interleaved rounds, tear down."""
+    payload = os.urandom(ECHO_SIZE)
+    servers: dict[str, ServerProcess] = {}
+    clients: dict[str, Client] = {}
+    samples: dict[tuple[str, str], list[Sample]] = {}
+    problems: list[str] = []
+    try:
+        for system in systems:
+            t0 = time.perf_counter()
+            servers[system.NAME] = system.start_server()
+            clients[system.NAME] = system.connect(servers[system.NAME])
+            _log(f"{system.NAME}: server up, client connected ({time.perf_counter() - t0:.1f}s)")
+        for system in systems:  # warm-up, not measured
+            client = clients[system.NAME]
+            client.sequential(sizes.warmup)
+            client.pipelined(sizes.warmup)
+            client.echo(max(1, sizes.warmup // 10), payload)
+        _log("warm-up done")
+        for rnd in range(1, sizes.rounds + 1):
+            for workload in WORKLOADS:
+                n = sizes.calls(workload)
+                for system in systems:
+                    sample = run_workload(clients[system.NAME], workload, n, payload)
+                    samples.setdefault((workload, system.NAME), []).append(sample)
+                    _log(
+                        f"round {rnd}/{sizes.rounds} {workload:<12} {system.NAME:<9}"
+                        f"{sample.calls_per_s:>12,.0f} calls/s"
+                    )
+    finally:
+        for name, client in clients.items():
+            try:
+                client.close()
+            except Exception as exc:
+                problems.append(f"{name}: client close failed: {exc!r}")
+        for name, server in servers.items():
+            code = server.popen.poll()
+            if code is not None:
+                problems.append(
+                    f"{name}: server exited early with code {code}: {server.stderr_tail()}"
+                )
+            server.stop()
+    return samples, problems
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def _fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def median_sample(runs: list[Sample]) -> Sample:
+    """The round whose calls/s is the median (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda s: s.calls_per_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def report(
+    systems: Sequence[ModuleType],
+    samples: dict[tuple[str, str], list[Sample]],
+    sizes: Sizes,
+    elapsed_s: float,
+) -> str:
+    """Everything after the title and machine lines: method, table, notes, the summary line."""
+    names = [s.NAME for s in systems]
+    lines: list[str] = []
+    lines.append(
+        f"Counts: sequential {sizes.sequential:,}, pipelined {sizes.pipelined:,}, "
+        f"echo {sizes.echo:,} {TIMES} {ECHO_SIZE:,} B; {sizes.rounds} interleaved round(s) "
+        f"(order per workload: {', '.join(names)}); warm-up {sizes.warmup} calls per system."
+    )
+    lines.append(
+        "Shown: the **median round** by calls/s (p50/p99 from that same round), and the best "
+        "round. MB/s = echoed payload per second (one direction, 10^6 B). "
+        "netobj/X = netobj median calls/s ÷ X median calls/s (> 1: netobj faster)."
+    )
+    lines.append("")
+    lines.append(
+        "| workload | system | calls/s (median) | calls/s (best) | p50 µs | p99 µs | MB/s "
+        "| netobj/X |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    medians: dict[tuple[str, str], Sample] = {
+        key: median_sample(runs) for key, runs in samples.items()
+    }
+    for workload in WORKLOADS:
+        base = medians.get((workload, bench_netobj.NAME))
+        for name in names:
+            runs = samples.get((workload, name))
+            if not runs:
+                continue
+            med = medians[(workload, name)]
+            best = max(s.calls_per_s for s in runs)
+            mbps = med.calls_per_s * ECHO_SIZE / 1e6 if workload.startswith("echo") else None
+            ratio = base.calls_per_s / med.calls_per_s if base is not None else None
+            lines.append(
+                f"| {workload} | {name} | {_fmt(med.calls_per_s)} | {_fmt(best)} "
+                f"| {_fmt(med.percentile_us(0.50), ',.1f')} "
+                f"| {_fmt(med.percentile_us(0.99), ',.1f')} | {_fmt(mbps, ',.1f')} "
+                f"| {_fmt(ratio, '.2f')}{TIMES} |"
+            )
+    lines.append("")
+    lines.append("Notes:")
+    for system in systems:
+        lines.extend(f"- {note}" for note in system.notes())
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    lines.append(f"- total run time {elapsed_s:.1f}s; load average at end: {load}")
+    lines.append("")
+    net = medians.get(("pipelined", bench_netobj.NAME))
+    pyro = medians.get(("pipelined", bench_pyro.NAME))
+    if net is not None and pyro is not None:
+        ratio = net.calls_per_s / pyro.calls_per_s
+        lines.append(f"pipelined: netobj / Pyro5 BatchProxy = {ratio:.2f}{TIMES}")
+    return "\n".join(lines) + "\n"
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small bounded run: 2,000 / 2,000 / 200 calls, 1 round"
+    )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 1)")
+    parser.add_argument("--sequential", type=int, metavar="N", help="sequential add calls")
+    parser.add_argument("--pipelined", type=int, metavar="N", help="pipelined add calls")
+    parser.add_argument("--echo", type=int, metavar="N", help="64 KiB echo calls")
+    parser.add_argument(
+        "--systems",
+        default=",".join(s.NAME for s in SYSTEMS),
+        help="comma-separated subset of: " + ", ".join(s.NAME for s in SYSTEMS),
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS_DIR / "latest.md",
+        help="where to write the markdown report (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="abort the whole run after this many seconds (default 600, quick 120)",
+    )
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    sizes = Sizes(
+        sequential=args.sequential or base.sequential,
+        pipelined=args.pipelined or base.pipelined,
+        echo=args.echo or base.echo,
+        rounds=args.rounds or base.rounds,
+        warmup=base.warmup,
+    )
+    if min(sizes.sequential, sizes.pipelined, sizes.echo, sizes.rounds) < 1:
+        parser.error("counts and rounds must be positive")
+    if args.deadline is None:
+        args.deadline = 120.0 if args.quick else 600.0
+    return args, sizes
+
+
+def _install_signal_handlers(deadline_s: float) -> Callable[[], None]:
+    """SIGTERM unwinds (so servers get stopped); SIGALRM enforces the overall deadline."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise Deadline(f"the run exceeded its {deadline_s:.0f}s deadline")
+
+    previous: list[tuple[int, Any]] = []
+    previous.append((signal.SIGTERM, signal.signal(signal.SIGTERM, on_term)))
+    if hasattr(signal, "SIGALRM"):
+        previous.append((signal.SIGALRM, signal.signal(signal.SIGALRM, on_alarm)))
+        signal.setitimer(signal.ITIMER_REAL, deadline_s)
+
+    def restore() -> None:
+        if hasattr(signal, "SIGALRM"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in previous:
+            signal.signal(signum, handler)
+
+    return restore
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, sizes = parse_args(argv)
+    wanted = {name.strip().lower() for name in args.systems.split(",") if name.strip()}
+    systems = [s for s in SYSTEMS if s.NAME.lower() in wanted]
+    unknown = wanted - {s.NAME.lower() for s in SYSTEMS}
+    if unknown or not systems:
+        print(f"unknown systems: {', '.join(sorted(unknown)) or '(none given)'}", file=sys.stderr)
+        return 2
+    head = "\n".join(["# netobj benchmarks", "", *machine_lines(), "", ""])
+    print(head, end="", flush=True)
+    restore = _install_signal_handlers(args.deadline)
+    t0 = time.perf_counter()
+    try:
+        samples, problems = run_all(systems, sizes)
+    except Exception:  # Deadline included; KeyboardInterrupt/SystemExit propagate
+        traceback.print_exc()
+        print("benchmark run failed; servers were stopped", file=sys.stderr)
+        return 1
+    finally:
+        restore()
+    body = report(systems, samples, sizes, time.perf_counter() - t0)
+    print(body, end="", flush=True)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(head + body)
+    print(f"\n(written to {args.out})", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

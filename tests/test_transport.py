@@ -1,0 +1,17 @@
+"""Every transport passes the conformance suite."""
+
+from __future__ import annotations
+
+from netobj.testing import SimNetwork, check_transport, run_simulation
+from netobj.transport.grpc_transport import GrpcTransport
+
+
+async def test_grpc_transport_conforms() -> None:
+    await check_transport(GrpcTransport, GrpcTransport, timeout_s=30)
+
+
+def test_sim_transport_conforms() -> None:
+    net = SimNetwork(3)
+    n = iter(range(100))
+    run_simulation(check_transport(lambda: net.transport(f"s{next(n)}"),
+                                   lambda: net.transport(f"c{next(n)}"), host="ignored"))
