@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Any
 
-import Pyro5
-import Pyro5.api
+import Pyro5  # type: ignore[import-untyped]
+import Pyro5.api  # type: ignore[import-untyped]
 
 from benchmarks import _common
 from benchmarks._common import (
@@ -28,7 +28,7 @@ def _patch_marshal_batch() -> None:
     calls ``kwargs.items()`` (AttributeError). Send ``{}`` instead; the server ignores the
     batch call's own kwargs. Only the client needs this; it changes nothing else.
     """
-    from Pyro5.serializers import MarshalSerializer
+    from Pyro5.serializers import MarshalSerializer  # type: ignore[import-untyped]
 
     original = MarshalSerializer.dumpsCall
     if getattr(original, "_bench_patched", False):
@@ -40,7 +40,7 @@ def _patch_marshal_batch() -> None:
         return original(self, obj, method, vargs, {} if kwargs is None else kwargs)  # type: ignore[no-any-return]
 
     dumpsCall._bench_patched = True  # type: ignore[attr-defined]
-    MarshalSerializer.dumpsCall = dumpsCall  # type: ignore[method-assign]
+    MarshalSerializer.dumpsCall = dumpsCall
 
 
 def _configure() -> None:

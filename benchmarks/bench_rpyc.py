@@ -7,8 +7,8 @@ import sys
 import time
 from typing import Any
 
-import rpyc
-from rpyc.utils.server import ThreadedServer
+import rpyc  # type: ignore[import-untyped]
+from rpyc.utils.server import ThreadedServer  # type: ignore[import-untyped]
 
 from benchmarks import _common
 from benchmarks._common import (

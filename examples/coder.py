@@ -1,8 +1,8 @@
 """The Coder example (DESIGN.md section 1) as two processes.
 
-    python examples/coder.py serve [--ticket-file coder.ticket]   # offers a Coder, prints its ticket
-    python examples/coder.py take TICKET                           # calls get() three times
-    python examples/coder.py --demo                                # runs both as separate processes
+    python examples/coder.py serve [--ticket-file F]   # offers a Coder, prints its ticket
+    python examples/coder.py take TICKET               # calls get() three times
+    python examples/coder.py --demo                    # runs both as two processes
 
 The class is importable on both sites; only the ticket crosses between them.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import netobj  # noqa: E402
+import netobj
 
 
 @netobj.stationary

@@ -31,13 +31,13 @@ def protocol_of(obj: Any) -> str | None:
     """The distribution protocol of an object or proxy (None for plain values)."""
     if isinstance(obj, Proxy):
         return proxy_ref(obj).protocol
-    return getattr(type(obj), "__netobj_protocol__", None)
+    protocol: str | None = getattr(type(obj), "__netobj_protocol__", None)
+    return protocol
 
 
 def fault_state(entity: Any) -> str:
     """``"ok"``, ``"temp_fail"`` or ``"perm_fail"`` for a proxy; local entities are ``"ok"``."""
     if not isinstance(entity, Proxy):
         return FaultState.OK.value
-    site = proxy_site(entity)
-    state = site.link_state(proxy_ref(entity).site_id)  # type: ignore[attr-defined]
+    state = proxy_site(entity).link_state(proxy_ref(entity).site_id)
     return (state or FaultState.OK).value

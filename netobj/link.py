@@ -35,9 +35,9 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
@@ -87,7 +87,7 @@ def read_hello(data: bytes | None, max_frame_bytes: int) -> pb.Hello:
         raise HandshakeError(f"malformed handshake frame: {exc}") from exc
     if len(frame.envelopes) != 1 or frame.envelopes[0].WhichOneof("body") != "hello":
         raise HandshakeError("first frame is not a Hello")
-    hello = frame.envelopes[0].hello
+    hello: pb.Hello = frame.envelopes[0].hello
     if hello.protocol_version != frames.PROTOCOL_VERSION:
         raise HandshakeError(f"unsupported protocol version {hello.protocol_version}")
     if not hello.site_id:
@@ -278,7 +278,7 @@ class Link:
                 return False
             old = self._conn
             self._detach(old)
-            asyncio.ensure_future(old.close("replaced"))
+            self._spawn(old.close("replaced"))
         if hello.last_received > self._out_seq:
             log.warning("%r: peer claims seq %d we never sent; refusing connection",
                         self, hello.last_received)
@@ -295,13 +295,16 @@ class Link:
         self._conn_dialer = dialer
         self._ack(hello.last_received)
         self._sendq = deque(env for _, env in self._unacked)
-        for coro in (self._writer(conn, reply_hello), self._reader(conn)):
-            task = asyncio.ensure_future(coro)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._spawn(self._writer(conn, reply_hello))
+        self._spawn(self._reader(conn))
         self._heard()
         self._connected.set()
         return True
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _conn_done(self, conn: Connection) -> None:
         await self._closed_event(conn).wait()
@@ -327,7 +330,7 @@ class Link:
             return
         log.debug("%r: connection lost: %s", self, reason)
         self._detach(conn)
-        asyncio.ensure_future(conn.close(reason))
+        self._spawn(conn.close(reason))
         if not self._closing:
             self._ensure_dialing()
 
@@ -347,7 +350,8 @@ class Link:
                 batch: list[bytes] = []
                 size = 0
                 q = self._sendq
-                while q and len(batch) < frames.MAX_ENVELOPES_PER_FRAME and size < frames.MAX_BATCH_BYTES:
+                limit = frames.MAX_ENVELOPES_PER_FRAME
+                while q and len(batch) < limit and size < frames.MAX_BATCH_BYTES:
                     env = q.popleft()
                     batch.append(env)
                     size += len(env)
@@ -482,7 +486,7 @@ class Link:
         conn = self._conn
         if conn is not None:
             self._detach(conn)
-            asyncio.ensure_future(conn.close(reason))
+            self._spawn(conn.close(reason))
         self._connected.set()  # wake waiters; they see perm_fail
 
     async def _monitor_loop(self) -> None:

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 from netobj.wire.codec import Ref
 
 if TYPE_CHECKING:
+    from netobj.link import FaultState
+
+if TYPE_CHECKING:
     from netobj.var import Var
 
 
@@ -21,6 +24,9 @@ class ProxyHost:
 
     def _invoke(self, ref: Ref, method: str, args: tuple[Any, ...],
                 kwargs: dict[str, Any], oneway: bool) -> Var[Any]:
+        raise NotImplementedError
+
+    def link_state(self, site_id: str) -> FaultState | None:
         raise NotImplementedError
 
 

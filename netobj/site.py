@@ -112,7 +112,7 @@ class _Lane:
                 inv = self._queue.popleft()
             try:
                 outcome: tuple[bool, Any] = (True, inv.fn(*inv.args, **inv.kwargs))
-            except BaseException as exc:  # noqa: BLE001 - every failure goes to the caller
+            except BaseException as exc:
                 outcome = (False, exc)
             site._lane_done(export, inv, outcome)
 
@@ -164,6 +164,7 @@ class Site(ProxyHost):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
         self._started = False
         self._closed = False
         self._is_async_cache: dict[tuple[type, str], bool] = {}
@@ -235,9 +236,9 @@ class Site(ProxyHost):
                 except BaseException as exc:
                     ready.set_exception(exc)
                     return
+                site._stop_event = stop = asyncio.Event()
                 ready.set_result(None)
-                site._stop_event = asyncio.Event()
-                await site._stop_event.wait()
+                await stop.wait()
                 await site.aclose()
 
             try:
@@ -256,9 +257,10 @@ class Site(ProxyHost):
         if self._thread is None:
             raise RuntimeError("close() is for background sites; use 'await site.aclose()'")
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        stop = self._stop_event
+        if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._stop_event.set)
+                loop.call_soon_threadsafe(stop.set)
         self._thread.join(timeout)
 
     def _check_running(self) -> asyncio.AbstractEventLoop:
@@ -284,7 +286,9 @@ class Site(ProxyHost):
             if key is not None and self._exports[key].obj is obj:
                 return key
             key = _new_id(self._entropy)
-            machine = PROTOCOLS[protocol]()
+            machine: StationaryHome[_Invocation] | ActiveHome[_Invocation] = (
+                ActiveHome() if protocol == "active" else StationaryHome()
+            )
             export = _Export(key, obj, protocol, machine)
             export.lane = _Lane(self, export)
             self._exports[key] = export
@@ -541,7 +545,7 @@ class Site(ProxyHost):
                     and len(decoded[0]) == 1 and isinstance(decoded[0][0], str)):
                 raise errors.ProtocolError("malformed take request")
             value = self._take_local(decoded[0][0])
-        except Exception as exc:  # noqa: BLE001 - reported to the caller
+        except Exception as exc:
             self._reply_error(link, call.call_id, exc)
             return
         self._send_reply(link, call.call_id, value)
@@ -556,7 +560,7 @@ class Site(ProxyHost):
     async def _run_async(self, export: _Export, inv: _Invocation) -> None:
         try:
             result = await inv.fn(*inv.args, **inv.kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._finish(export, inv, (False, exc))
         else:
             self._finish(export, inv, (True, result))
@@ -663,5 +667,5 @@ def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
         except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
             pass
         else:
-            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+            return uvloop.new_event_loop()
     return asyncio.new_event_loop()

@@ -33,6 +33,7 @@ def test_repl_takes_a_ticket_and_calls() -> None:
         assert "got [100, 347, 22]" in out.stdout, out.stdout + out.stderr
         assert "netobj 0.1.0 console" in out.stderr
     finally:
-        assert server.stdin is not None
+        assert server.stdin is not None and server.stdout is not None
         server.stdin.close()
         server.wait(10)
+        server.stdout.close()

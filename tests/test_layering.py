@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "netobj.protocols": {"netobj.errors", "netobj.protocols"},
     "netobj.var": {"netobj.errors"},
     "netobj.ticket": {"netobj.errors"},
-    "netobj.proxy": {"netobj.wire", "netobj.var"},
+    "netobj.proxy": {"netobj.wire", "netobj.var", "netobj.link"},
     "netobj.site": {"netobj.errors", "netobj.wire", "netobj.transport", "netobj.link",
                     "netobj.protocols", "netobj.var", "netobj.ticket", "netobj.proxy"},
     "netobj.api": {"netobj.link", "netobj.proxy"},

@@ -35,7 +35,7 @@ def test_active_home_invariants(schedule: list[tuple[str, bool, int]]) -> None:
                 assert running_async is None and not lane
                 running_async = s.invocation
 
-    for op, is_async, pick in schedule:
+    for op, is_async, _pick in schedule:
         if op == "call":
             kinds[n] = is_async
             apply(home.on_call(n, is_async))

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _VirtualSelector(selectors.DefaultSelector):
     def __init__(self) -> None:
         super().__init__()
         self.loop: VirtualClockLoop | None = None
@@ -27,7 +27,7 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         if events or timeout == 0:
             return events
         if timeout is None:
-            return super().select(None)  # type: ignore[no-any-return]
+            return super().select(None)
         assert self.loop is not None
         self.loop._virtual_time += timeout
         return []

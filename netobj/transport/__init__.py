@@ -2,10 +2,10 @@
 
 from netobj.transport.base import (
     ConnectFailed,
-    ConnectionLost,
-    ConnectRefused,
     Connection,
     ConnectionHandler,
+    ConnectionLost,
+    ConnectRefused,
     Transport,
 )
 

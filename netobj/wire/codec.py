@@ -83,8 +83,9 @@ def _to_wire(value: object, ref_hook: RefHook | None, path: list[str], seen: set
                     )
                     path.pop()
                 return out
-            items = []
-            for i, item in enumerate(value):  # type: ignore[attr-defined]
+            items: list[object] = []
+            seq: list[object] | tuple[object, ...] = value  # type: ignore[assignment]
+            for i, item in enumerate(seq):
                 if type(item) in _SCALARS:
                     items.append(item)
                     continue
@@ -136,7 +137,9 @@ def encode_args(args: tuple[object, ...], kwargs: dict[str, object],
         for i, a in enumerate(args)
     ]
     if kwargs:
-        wire_kwargs = {k: _to_wire(v, ref_hook, [f"kwargs[{k!r}]"], seen) for k, v in kwargs.items()}
+        wire_kwargs = {
+            k: _to_wire(v, ref_hook, [f"kwargs[{k!r}]"], seen) for k, v in kwargs.items()
+        }
         data = cbor2.dumps([wire_args, wire_kwargs])
     else:
         data = cbor2.dumps([wire_args])

@@ -42,7 +42,8 @@ def build_frame(envelopes: list[bytes], ack: int) -> bytes:
 
 def parse_frame(data: bytes) -> pb.Frame:
     """Parse a frame; raises google.protobuf.message.DecodeError on garbage."""
-    return pb.Frame.FromString(data)
+    frame: pb.Frame = pb.Frame.FromString(data)
+    return frame
 
 
 def hello(
@@ -62,23 +63,28 @@ def hello(
     return build_frame([env.SerializeToString()], 0)
 
 
+def _ser(env: pb.Envelope) -> bytes:
+    data: bytes = env.SerializeToString()
+    return data
+
+
 def heartbeat(sent_ns: int, echo_ns: int) -> bytes:
-    return pb.Envelope(heartbeat=pb.Heartbeat(sent_ns=sent_ns, echo_ns=echo_ns)).SerializeToString()
+    return _ser(pb.Envelope(heartbeat=pb.Heartbeat(sent_ns=sent_ns, echo_ns=echo_ns)))
 
 
 def goodbye(reason: str, permanent: bool) -> bytes:
-    return pb.Envelope(goodbye=pb.Goodbye(reason=reason, permanent=permanent)).SerializeToString()
+    return _ser(pb.Envelope(goodbye=pb.Goodbye(reason=reason, permanent=permanent)))
 
 
 def call(seq: int, call_id: int, key: str, method: str, args: bytes, oneway: bool) -> bytes:
-    return pb.Envelope(
+    return _ser(pb.Envelope(
         seq=seq, call=pb.Call(call_id=call_id, key=key, method=method, args=args, oneway=oneway)
-    ).SerializeToString()
+    ))
 
 
 def reply_value(seq: int, call_id: int, value: bytes) -> bytes:
-    return pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, value=value)).SerializeToString()
+    return _ser(pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, value=value)))
 
 
 def reply_error(seq: int, call_id: int, error: bytes) -> bytes:
-    return pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, error=error)).SerializeToString()
+    return _ser(pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, error=error)))

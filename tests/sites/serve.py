@@ -16,9 +16,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-import netobj  # noqa: E402
-from netobj.link import LinkConfig  # noqa: E402
-from tests.sites import objects  # noqa: E402
+import netobj
+from netobj.link import LinkConfig
+from tests.sites import objects
 
 
 async def main() -> None:
