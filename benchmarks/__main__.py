@@ -4,7 +4,8 @@ Every server runs in its own OS process (127.0.0.1, ephemeral port); every clien
 this process. All servers are started and all clients connected first; then each round runs
 each workload once per system, in turn (netobj, Pyro5, RPyC, grpc.aio, netobj, ...), so
 that machine noise falls on all of them alike. Per (workload, system) the table shows the
-median round by calls/s (with that round's latency percentiles) and the best round.
+best round by calls/s (with that round's latency percentiles and CPU) and the median round.
+Best, not median, because noise on a shared machine only ever slows a round down.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib.metadata
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -47,7 +49,7 @@ class Sizes:
         return {"sequential": self.sequential, "pipelined": self.pipelined}.get(workload, self.echo)
 
 
-FULL = Sizes(sequential=20_000, pipelined=20_000, echo=2_000, rounds=3, warmup=500)
+FULL = Sizes(sequential=20_000, pipelined=20_000, echo=1_000, rounds=3, warmup=500)
 QUICK = Sizes(sequential=2_000, pipelined=2_000, echo=200, rounds=1, warmup=100)
 
 
@@ -56,6 +58,8 @@ class Sample:
     calls: int
     elapsed_s: float
     latencies_ns: tuple[int, ...] = ()
+    client_cpu_s: float | None = None
+    server_cpu_s: float | None = None
 
     @property
     def calls_per_s(self) -> float:
@@ -67,6 +71,10 @@ class Sample:
         ordered = sorted(self.latencies_ns)
         index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
         return ordered[index] / 1000.0
+
+    def cpu_us_per_call(self, which: str) -> float | None:
+        cpu = self.client_cpu_s if which == "client" else self.server_cpu_s
+        return None if cpu is None else cpu / self.calls * 1e6
 
 
 class Deadline(Exception):
@@ -141,24 +149,37 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_workload(client: Client, workload: str, n: int, payload: bytes) -> Sample:
+def run_workload(
+    client: Client, server: ServerProcess, workload: str, n: int, payload: bytes
+) -> Sample:
+    """One measured run, with the CPU time both processes spent on it."""
+    client_cpu0, server_cpu0 = time.process_time(), server.cpu_seconds()
+    lat: list[int] = []
     if workload == "sequential":
         elapsed, lat = client.sequential(n)
-        return Sample(n, elapsed, tuple(lat))
-    if workload == "pipelined":
-        return Sample(n, client.pipelined(n))
-    elapsed, lat = client.echo(n, payload)
-    return Sample(n, elapsed, tuple(lat))
+    elif workload == "pipelined":
+        elapsed = client.pipelined(n)
+    else:
+        elapsed, lat = client.echo(n, payload)
+    client_cpu = time.process_time() - client_cpu0
+    server_cpu1 = server.cpu_seconds()
+    server_cpu = None if server_cpu0 is None or server_cpu1 is None else server_cpu1 - server_cpu0
+    return Sample(n, elapsed, tuple(lat), client_cpu, server_cpu)
 
 
 def run_all(
-    systems: Sequence[ModuleType], sizes: Sizes
-) -> tuple[dict[tuple[str, str], list[Sample]], list[str]]:
-    """Start every server, connect every client, run the interleaved rounds, tear down."""
+    systems: Sequence[ModuleType], sizes: Sizes, budget_s: float
+) -> tuple[dict[tuple[str, str], list[Sample]], list[str], list[str]]:
+    """Start every server, connect every client, run the interleaved rounds, tear down.
+
+    Returns (samples, notes, problems). Rounds after the first start only if the longest
+    round so far still fits in ``budget_s`` (counted from the end of the warm-up).
+    """
     payload = os.urandom(ECHO_SIZE)
     servers: dict[str, ServerProcess] = {}
     clients: dict[str, Client] = {}
     samples: dict[tuple[str, str], list[Sample]] = {}
+    notes: list[str] = []
     problems: list[str] = []
     try:
         for system in systems:
@@ -172,16 +193,29 @@ def run_all(
             client.pipelined(sizes.warmup)
             client.echo(max(1, sizes.warmup // 10), payload)
         _log("warm-up done")
+        started = time.perf_counter()
+        longest_round = 0.0
         for rnd in range(1, sizes.rounds + 1):
+            spent = time.perf_counter() - started
+            if rnd > 1 and spent + longest_round > budget_s:
+                notes.append(
+                    f"time budget: stopped after {rnd - 1} of {sizes.rounds} rounds "
+                    f"({spent:.0f}s spent, a round takes ~{longest_round:.0f}s, "
+                    f"budget {budget_s:.0f}s)"
+                )
+                break
+            round_start = time.perf_counter()
             for workload in WORKLOADS:
                 n = sizes.calls(workload)
                 for system in systems:
-                    sample = run_workload(clients[system.NAME], workload, n, payload)
+                    name = system.NAME
+                    sample = run_workload(clients[name], servers[name], workload, n, payload)
                     samples.setdefault((workload, system.NAME), []).append(sample)
                     _log(
                         f"round {rnd}/{sizes.rounds} {workload:<12} {system.NAME:<9}"
                         f"{sample.calls_per_s:>12,.0f} calls/s"
                     )
+            longest_round = max(longest_round, time.perf_counter() - round_start)
     finally:
         for name, client in clients.items():
             try:
@@ -195,7 +229,7 @@ def run_all(
                     f"{name}: server exited early with code {code}: {server.stderr_tail()}"
                 )
             server.stop()
-    return samples, problems
+    return samples, notes, problems
 
 
 # -- reporting ------------------------------------------------------------------------------
@@ -205,68 +239,73 @@ def _fmt(x: float | None, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def median_sample(runs: list[Sample]) -> Sample:
-    """The round whose calls/s is the median (the lower middle one for an even count)."""
-    ordered = sorted(runs, key=lambda s: s.calls_per_s)
-    return ordered[(len(ordered) - 1) // 2]
+def best_sample(runs: list[Sample]) -> Sample:
+    """The round with the most calls/s."""
+    return max(runs, key=lambda s: s.calls_per_s)
 
 
 def report(
     systems: Sequence[ModuleType],
     samples: dict[tuple[str, str], list[Sample]],
     sizes: Sizes,
+    run_notes: Sequence[str],
     elapsed_s: float,
 ) -> str:
     """Everything after the title and machine lines: method, table, notes, the summary line."""
     names = [s.NAME for s in systems]
+    rounds = min((len(runs) for runs in samples.values()), default=0)
     lines: list[str] = []
     lines.append(
         f"Counts: sequential {sizes.sequential:,}, pipelined {sizes.pipelined:,}, "
-        f"echo {sizes.echo:,} {TIMES} {ECHO_SIZE:,} B; {sizes.rounds} interleaved round(s) "
+        f"echo {sizes.echo:,} {TIMES} {ECHO_SIZE:,} B; {rounds} interleaved round(s) "
         f"(order per workload: {', '.join(names)}); warm-up {sizes.warmup} calls per system."
     )
     lines.append(
-        "Shown: the **median round** by calls/s (p50/p99 from that same round), and the best "
-        "round. MB/s = echoed payload per second (one direction, 10^6 B). "
-        "netobj/X = netobj median calls/s ÷ X median calls/s (> 1: netobj faster)."
+        "Shown: the **best round** by calls/s (p50/p99 and CPU from that same round) and the "
+        "median of the rounds' calls/s. "
+        "MB/s = echoed payload per second (one direction, 10^6 B). "
+        "CPU µs/call = user+system CPU time of the client process (all threads) and of the "
+        "server process, divided by the calls (10 ms /proc resolution for the server). "
+        "netobj/X = netobj best calls/s ÷ X best calls/s (> 1: netobj faster)."
     )
     lines.append("")
     lines.append(
-        "| workload | system | calls/s (median) | calls/s (best) | p50 µs | p99 µs | MB/s "
-        "| netobj/X |"
+        "| workload | system | calls/s (best) | calls/s (median) | p50 µs | p99 µs | MB/s "
+        "| client CPU µs/call | server CPU µs/call | netobj/X |"
     )
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
-    medians: dict[tuple[str, str], Sample] = {
-        key: median_sample(runs) for key, runs in samples.items()
-    }
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    bests: dict[tuple[str, str], Sample] = {key: best_sample(runs) for key, runs in samples.items()}
     for workload in WORKLOADS:
-        base = medians.get((workload, bench_netobj.NAME))
+        base = bests.get((workload, bench_netobj.NAME))
         for name in names:
             runs = samples.get((workload, name))
             if not runs:
                 continue
-            med = medians[(workload, name)]
-            best = max(s.calls_per_s for s in runs)
-            mbps = med.calls_per_s * ECHO_SIZE / 1e6 if workload.startswith("echo") else None
-            ratio = base.calls_per_s / med.calls_per_s if base is not None else None
+            best = bests[(workload, name)]
+            median = statistics.median(s.calls_per_s for s in runs)
+            mbps = best.calls_per_s * ECHO_SIZE / 1e6 if workload.startswith("echo") else None
+            ratio = base.calls_per_s / best.calls_per_s if base is not None else None
             lines.append(
-                f"| {workload} | {name} | {_fmt(med.calls_per_s)} | {_fmt(best)} "
-                f"| {_fmt(med.percentile_us(0.50), ',.1f')} "
-                f"| {_fmt(med.percentile_us(0.99), ',.1f')} | {_fmt(mbps, ',.1f')} "
-                f"| {_fmt(ratio, '.2f')}{TIMES} |"
+                f"| {workload} | {name} | {_fmt(best.calls_per_s)} | {_fmt(median)} "
+                f"| {_fmt(best.percentile_us(0.50), ',.1f')} "
+                f"| {_fmt(best.percentile_us(0.99), ',.1f')} | {_fmt(mbps, ',.1f')} "
+                f"| {_fmt(best.cpu_us_per_call('client'), ',.1f')} "
+                f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} "
+                f"| {'-' if ratio is None else f'{ratio:.2f}{TIMES}'} |"
             )
     lines.append("")
     lines.append("Notes:")
     for system in systems:
         lines.extend(f"- {note}" for note in system.notes())
+    lines.extend(f"- {note}" for note in run_notes)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     lines.append(f"- total run time {elapsed_s:.1f}s; load average at end: {load}")
     lines.append("")
-    net = medians.get(("pipelined", bench_netobj.NAME))
-    pyro = medians.get(("pipelined", bench_pyro.NAME))
+    net = bests.get(("pipelined", bench_netobj.NAME))
+    pyro = bests.get(("pipelined", bench_pyro.NAME))
     if net is not None and pyro is not None:
         ratio = net.calls_per_s / pyro.calls_per_s
-        lines.append(f"pipelined: netobj / Pyro5 BatchProxy = {ratio:.2f}{TIMES}")
+        lines.append(f"pipelined: netobj / Pyro5 BatchProxy = {ratio:.2f}{TIMES} (best rounds)")
     return "\n".join(lines) + "\n"
 
 
@@ -289,13 +328,21 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
     parser.add_argument(
         "--systems",
         default=",".join(s.NAME for s in SYSTEMS),
-        help="comma-separated subset of: " + ", ".join(s.NAME for s in SYSTEMS),
+        help="comma-separated subset of: "
+        + ", ".join(s.NAME for s in SYSTEMS)
+        + " (or netobj, pyro, rpyc, grpc)",
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=RESULTS_DIR / "latest.md",
         help="where to write the markdown report (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="start another round only if it should end within this many seconds of the "
+        "warm-up's end (default 172, quick 20); the rounds done are reported",
     )
     parser.add_argument(
         "--deadline",
@@ -313,6 +360,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
     )
     if min(sizes.sequential, sizes.pipelined, sizes.echo, sizes.rounds) < 1:
         parser.error("counts and rounds must be positive")
+    if args.budget is None:
+        args.budget = 20.0 if args.quick else 172.0
     if args.deadline is None:
         args.deadline = 120.0 if args.quick else 600.0
     return args, sizes
@@ -345,8 +394,9 @@ def _install_signal_handlers(deadline_s: float) -> Callable[[], None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args, sizes = parse_args(argv)
     wanted = {name.strip().lower() for name in args.systems.split(",") if name.strip()}
-    systems = [s for s in SYSTEMS if s.NAME.lower() in wanted]
-    unknown = wanted - {s.NAME.lower() for s in SYSTEMS}
+    aliases = {s: {s.NAME.lower(), s.__name__.rsplit("_", 1)[-1]} for s in SYSTEMS}
+    systems = [s for s in SYSTEMS if aliases[s] & wanted]
+    unknown = wanted - set().union(*aliases.values())
     if unknown or not systems:
         print(f"unknown systems: {', '.join(sorted(unknown)) or '(none given)'}", file=sys.stderr)
         return 2
@@ -355,14 +405,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _install_signal_handlers(args.deadline)
     t0 = time.perf_counter()
     try:
-        samples, problems = run_all(systems, sizes)
+        samples, notes, problems = run_all(systems, sizes, args.budget)
     except Exception:  # Deadline included; KeyboardInterrupt/SystemExit propagate
         traceback.print_exc()
         print("benchmark run failed; servers were stopped", file=sys.stderr)
         return 1
     finally:
         restore()
-    body = report(systems, samples, sizes, time.perf_counter() - t0)
+    notes += [f"problem: {p}" for p in problems]
+    body = report(systems, samples, sizes, notes, time.perf_counter() - t0)
     print(body, end="", flush=True)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)

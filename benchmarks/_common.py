@@ -41,6 +41,15 @@ class ServerProcess:
             return self.stderr_file.read()[-limit:].decode(errors="replace")
         return ""
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (Linux /proc only)."""
+        try:
+            stat = Path(f"/proc/{self.popen.pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the server (SIGTERM, then SIGKILL); never raises, never hangs."""
         p = self.popen

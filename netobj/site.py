@@ -48,6 +48,8 @@ log = logging.getLogger("netobj.site")
 SERVICE_KEY: Final = "site"
 PROTOCOLS: Final = {"stationary": StationaryHome, "active": ActiveHome}
 DEFAULT_MAX_WORKERS: Final = 32
+#: Most bytes of arguments (or results) packed into one CallBatch (ReplyBatch).
+MAX_BATCH_BYTES: Final = 1024 * 1024
 
 
 def _new_id(entropy: Callable[[int], bytes]) -> str:
@@ -55,13 +57,35 @@ def _new_id(entropy: Callable[[int], bytes]) -> str:
 
 
 @dataclass(slots=True)
-class _Invocation:
-    link: Link
+class _Call:
+    """One incoming call, ready to run."""
+
     call_id: int
     method: str
     fn: Callable[..., Any]
     args: list[Any]
     kwargs: dict[str, Any]
+    oneway: bool
+
+
+@dataclass(slots=True)
+class _Invocation:
+    """What the home protocol machines schedule: one async call, or a run of def calls that
+    arrived together (executed one after the other on the object's lane, as if one by one)."""
+
+    link: Link
+    calls: list[_Call]
+
+
+Outcome = tuple[_Call, bool, Any]  # (call, ok, value or exception)
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    var: Var[Any]
+    key: str
+    method: str
+    args: bytes
     oneway: bool
 
 
@@ -110,11 +134,13 @@ class _Lane:
                     self._active = False
                     return
                 inv = self._queue.popleft()
-            try:
-                outcome: tuple[bool, Any] = (True, inv.fn(*inv.args, **inv.kwargs))
-            except BaseException as exc:
-                outcome = (False, exc)
-            site._lane_done(export, inv, outcome)
+            outcomes: list[Outcome] = []
+            for call in inv.calls:
+                try:
+                    outcomes.append((call, True, call.fn(*call.args, **call.kwargs)))
+                except BaseException as exc:  # every failure goes to the caller
+                    outcomes.append((call, False, exc))
+            site._lane_done(export, inv, outcomes)
 
 
 class Site(ProxyHost):
@@ -158,7 +184,8 @@ class Site(ProxyHost):
         self._decoder = codec.Decoder(self._resolve_ref)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._done_lock = threading.Lock()
-        self._done: deque[tuple[_Export, _Invocation, tuple[bool, Any]]] = deque()
+        self._done: deque[tuple[_Export, _Invocation, list[Outcome]]] = deque()
+        self._outbox: dict[str, list[_Outgoing]] = {}
         self._done_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,6 +196,7 @@ class Site(ProxyHost):
         self._closed = False
         self._is_async_cache: dict[tuple[type, str], bool] = {}
         self.messages_sent: Counter[str] = Counter()
+        self.calls_batched = 0
         self.messages_received: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -200,6 +228,10 @@ class Site(ProxyHost):
             return
         self._closed = True
         closing = errors.SiteClosedError("the local site was closed")
+        for box in self._outbox.values():
+            for out in box:
+                out.var._reject(errors.SiteClosedError("the local site was closed"))
+        self._outbox.clear()
         for caller in self._callers.values():
             for c in caller.on_perm_fail(str(closing)):
                 c.token._reject(errors.SiteClosedError("the local site was closed"))
@@ -396,21 +428,68 @@ class Site(ProxyHost):
     def _send_call(
         self, var: Var[Any], ref: codec.Ref, method: str, payload: bytes, oneway: bool
     ) -> None:
+        """Queue a call; calls queued in one loop iteration leave together (see _flush_calls)."""
         if self._closed:
             var._reject(errors.SiteClosedError("the local site was closed"))
             return
         link = self._link_for(ref.site_id, ref.address)
-        try:
-            seq = link.next_seq()
-        except errors.EntityFailure as exc:
-            var._reject(exc)
+        if link.state is FaultState.PERM_FAIL:
+            var._reject(errors.PermFailure(
+                f"site {link.peer_address} failed permanently: {link.perm_reason}"))
             return
+        box = self._outbox.get(link.peer_id)
+        if box is None:
+            box = self._outbox[link.peer_id] = []
+        if not box:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_calls, link)
+        box.append(_Outgoing(var, ref.key, method, payload, oneway))
+
+    def _flush_calls(self, link: Link) -> None:
+        """Send the queued calls in order: consecutive calls to one entity as one CallBatch."""
+        box = self._outbox.get(link.peer_id)
+        if not box:
+            return
+        self._outbox[link.peer_id] = []
         caller = self._callers[link.peer_id]
-        sc = caller.call(None if oneway else var, ref.key, method, payload, oneway)
-        self.messages_sent["call"] += 1
-        link.send_sequenced(
-            seq, frames.call(seq, sc.call_id, sc.key, sc.method, sc.args, sc.oneway)
-        )
+        i, n = 0, len(box)
+        limit = codec.MAX_BATCH_ITEMS
+        while i < n:
+            first = box[i]
+            j = i + 1
+            if not first.oneway:
+                size = len(first.args)
+                while j < n and j - i < limit and size < MAX_BATCH_BYTES:
+                    nxt = box[j]
+                    if nxt.key != first.key or nxt.oneway:
+                        break
+                    size += len(nxt.args)
+                    j += 1
+            group = box[i:j]
+            i = j
+            try:
+                seq = link.next_seq()
+            except errors.EntityFailure as exc:
+                for out in group:
+                    out.var._reject(exc)
+                continue
+            if len(group) == 1:
+                sc = caller.call(None if first.oneway else first.var, first.key, first.method,
+                                 first.args, first.oneway)
+                envelope = frames.call(seq, sc.call_id, sc.key, sc.method, sc.args, sc.oneway)
+                self.messages_sent["call"] += 1
+            else:
+                first_id = caller.call_many([out.var for out in group])
+                calls = codec.pack_calls([(out.method, out.args) for out in group])
+                envelope = frames.call_batch(seq, first.key, first_id, calls)
+                self.messages_sent["call_batch"] += 1
+                self.calls_batched += len(group)
+            link.send_sequenced(seq, envelope)
+
+    def _flush_before(self, link: Link) -> None:
+        """Keep per-link FIFO: queued calls go before any other message on the link."""
+        if self._outbox.get(link.peer_id):
+            self._flush_calls(link)
 
     def _link_for(self, site_id: str, address: str) -> Link:
         link = self._links.get(site_id)
@@ -466,11 +545,17 @@ class Site(ProxyHost):
             self._on_call(link, env.call)
         elif kind == "reply":
             self._on_reply(link, env.reply)
+        elif kind == "call_batch":
+            self._on_call_batch(link, env.call_batch)
+        elif kind == "reply_batch":
+            self._on_reply_batch(link, env.reply_batch)
         else:
             log.warning("ignoring unexpected sequenced %s from %s", kind, link.peer_address)
 
     def _on_link_state(self, link: Link, old: FaultState, new: FaultState, reason: str) -> None:
         if new is FaultState.PERM_FAIL:
+            for out in self._outbox.pop(link.peer_id, []):
+                out.var._reject(errors.PermFailure(reason))
             caller = self._callers.get(link.peer_id)
             if caller is not None:
                 for c in caller.on_perm_fail(reason):
@@ -479,6 +564,7 @@ class Site(ProxyHost):
     # -- calls in -----------------------------------------------------------------------------
 
     def _reply_error(self, link: Link, call_id: int, exc: BaseException) -> None:
+        self._flush_before(link)
         try:
             seq = link.next_seq()
         except errors.EntityFailure:
@@ -486,52 +572,92 @@ class Site(ProxyHost):
         self.messages_sent["reply"] += 1
         link.send_sequenced(seq, frames.reply_error(seq, call_id, codec.encode_exception(exc)))
 
+    def _prepare(self, export: _Export, call_id: int, method: str, args: bytes,
+                 oneway: bool) -> _Call | BaseException:
+        """Resolve the method and decode the arguments of one incoming call."""
+        obj = export.obj
+        if method.startswith("_"):
+            return AttributeError(
+                f"refused: {method!r} is private (names starting with '_' cannot be called "
+                "remotely)")
+        fn = getattr(obj, method, None)
+        if fn is None or not callable(fn):
+            return AttributeError(f"{type(obj).__name__!r} object has no method {method!r}")
+        try:
+            decoded = self._decoder.decode(args)
+        except errors.NetobjError as exc:
+            return exc
+        if not (isinstance(decoded, list) and 1 <= len(decoded) <= 2
+                and isinstance(decoded[0], list)
+                and (len(decoded) == 1 or isinstance(decoded[1], dict))):
+            return errors.ProtocolError("malformed call arguments")
+        kwargs = decoded[1] if len(decoded) == 2 else {}
+        return _Call(call_id, method, fn, decoded[0], kwargs, oneway)
+
+    def _is_async(self, obj: object, call: _Call) -> bool:
+        cache_key = (type(obj), call.method)
+        is_async = self._is_async_cache.get(cache_key)
+        if is_async is None:
+            is_async = inspect.iscoroutinefunction(call.fn)
+            self._is_async_cache[cache_key] = is_async
+        return is_async
+
     def _on_call(self, link: Link, call: pb.Call) -> None:
-        key, method = call.key, call.method
-        export = self._exports.get(key)
+        export = self._exports.get(call.key)
         if export is None:
-            if key == SERVICE_KEY:
+            if call.key == SERVICE_KEY:
                 self._on_service_call(link, call)
-                return
-            if not call.oneway:
+            elif not call.oneway:
                 self._reply_error(link, call.call_id, errors.UnknownEntityError(
                     "no entity with that key at this site (unknown, revoked or collected)"))
             return
-        obj = export.obj
-        fn = None
-        if method.startswith("_"):
-            exc: BaseException = AttributeError(
-                f"refused: {method!r} is private (names starting with '_' cannot be called "
-                "remotely)")
-        else:
-            fn = getattr(obj, method, None)
-            exc = AttributeError(f"{type(obj).__name__!r} object has no method {method!r}")
-            if fn is not None and not callable(fn):
-                fn = None
+        prepared = self._prepare(export, call.call_id, call.method, call.args, call.oneway)
+        if isinstance(prepared, BaseException):
+            if not call.oneway:
+                self._reply_error(link, call.call_id, prepared)
+            return
+        self._schedule(export, _Invocation(link, [prepared]),
+                       self._is_async(export.obj, prepared))
+
+    def _on_call_batch(self, link: Link, batch: pb.CallBatch) -> None:
         try:
-            decoded = self._decoder.decode(call.args) if fn is not None else None
-        except errors.NetobjError as e:
-            fn, exc = None, e
-        if fn is None or decoded is None:
-            if not call.oneway:
-                self._reply_error(link, call.call_id, exc)
+            items = codec.unpack_calls(batch.calls)
+        except errors.ProtocolError as exc:
+            log.warning("dropping malformed call batch from %s: %s", link.peer_address, exc)
             return
-        if not (isinstance(decoded, list) and decoded and isinstance(decoded[0], list)):
-            if not call.oneway:
-                self._reply_error(link, call.call_id, errors.ProtocolError("malformed arguments"))
+        first_id = batch.first_call_id
+        export = self._exports.get(batch.key)
+        if export is None:
+            missing = errors.UnknownEntityError(
+                "no entity with that key at this site (unknown, revoked or collected)")
+            self._send_outcomes(link, [(_Call(first_id + k, m, _no_fn, [], {}, False), False,
+                                        missing) for k, (m, _) in enumerate(items)])
             return
-        kwargs = decoded[1] if len(decoded) > 1 and isinstance(decoded[1], dict) else {}
-        inv = _Invocation(link, call.call_id, method, fn, decoded[0], kwargs, call.oneway)
-        cache_key = (type(obj), method)
-        is_async = self._is_async_cache.get(cache_key)
-        if is_async is None:
-            is_async = inspect.iscoroutinefunction(fn)
-            self._is_async_cache[cache_key] = is_async
+        refused: list[Outcome] = []
+        run: list[_Call] = []
+        for k, (method, args) in enumerate(items):
+            prepared = self._prepare(export, first_id + k, method, args, False)
+            if isinstance(prepared, BaseException):
+                refused.append((_Call(first_id + k, method, _no_fn, [], {}, False), False,
+                                prepared))
+            elif self._is_async(export.obj, prepared):
+                if run:
+                    self._schedule(export, _Invocation(link, run), False)
+                    run = []
+                self._schedule(export, _Invocation(link, [prepared]), True)
+            else:
+                run.append(prepared)
+        if run:
+            self._schedule(export, _Invocation(link, run), False)
+        if refused:
+            self._send_outcomes(link, refused)
+
+    def _schedule(self, export: _Export, inv: _Invocation, is_async: bool) -> None:
         try:
             starts = export.machine.on_call(inv, is_async)
-        except QueueFull as e:
-            if not call.oneway:
-                self._reply_error(link, call.call_id, errors.TempFailure(str(e)))
+        except QueueFull as exc:
+            self._send_outcomes(inv.link, [(c, False, errors.TempFailure(str(exc)))
+                                           for c in inv.calls])
             return
         for start in starts:
             self._start(export, start.invocation, start.on_lane)
@@ -558,12 +684,13 @@ class Site(ProxyHost):
             self._spawn(self._run_async(export, inv))
 
     async def _run_async(self, export: _Export, inv: _Invocation) -> None:
+        (call,) = inv.calls
         try:
-            result = await inv.fn(*inv.args, **inv.kwargs)
+            result = await call.fn(*call.args, **call.kwargs)
         except Exception as exc:
-            self._finish(export, inv, (False, exc))
+            self._finish(export, inv, [(call, False, exc)])
         else:
-            self._finish(export, inv, (True, result))
+            self._finish(export, inv, [(call, True, result)])
 
     def _submit_lane(self, lane: _Lane) -> None:
         if self._pool is not None:
@@ -572,13 +699,13 @@ class Site(ProxyHost):
             assert self._loop is not None
             self._loop.call_soon(lane.drain)
 
-    def _lane_done(self, export: _Export, inv: _Invocation, outcome: tuple[bool, Any]) -> None:
-        """Called by a lane when a def call finished: on a worker thread, or inline."""
+    def _lane_done(self, export: _Export, inv: _Invocation, outcomes: list[Outcome]) -> None:
+        """Called by a lane when a run of def calls finished: on a worker thread, or inline."""
         if self._pool is None:
-            self._finish(export, inv, outcome)
+            self._finish(export, inv, outcomes)
             return
         with self._done_lock:
-            self._done.append((export, inv, outcome))
+            self._done.append((export, inv, outcomes))
             if self._done_scheduled:
                 return
             self._done_scheduled = True
@@ -590,35 +717,60 @@ class Site(ProxyHost):
         with self._done_lock:
             done, self._done = self._done, deque()
             self._done_scheduled = False
-        for export, inv, outcome in done:
-            self._finish(export, inv, outcome)
+        for export, inv, outcomes in done:
+            self._finish(export, inv, outcomes)
 
-    def _finish(self, export: _Export, inv: _Invocation, outcome: tuple[bool, Any]) -> None:
-        ok, value = outcome
-        if not inv.oneway:
-            if ok:
-                self._send_reply(inv.link, inv.call_id, value)
-            else:
-                if not isinstance(value, Exception):
-                    value = errors.RemoteError(type(value).__name__, str(value))
-                self._reply_error(inv.link, inv.call_id, value)
-        elif not ok:
-            log.warning("oneway call %s failed: %r", inv.method, value)
+    def _finish(self, export: _Export, inv: _Invocation, outcomes: list[Outcome]) -> None:
+        self._send_outcomes(inv.link, outcomes)
         for start in export.machine.on_done(inv):
             self._start(export, start.invocation, start.on_lane)
 
+    def _encode_outcome(self, ok: bool, value: Any) -> tuple[bool, bytes]:
+        if ok:
+            try:
+                return True, self._encode(value, "result")
+            except errors.NetobjError as exc:
+                value = exc
+        if not isinstance(value, Exception):
+            value = errors.RemoteError(type(value).__name__, str(value))
+        return False, codec.encode_exception(value)
+
+    def _send_outcomes(self, link: Link, outcomes: list[Outcome]) -> None:
+        """Reply to finished calls: one Reply, or ReplyBatches of at most MAX_BATCH_BYTES."""
+        items: list[tuple[int, bool, bytes]] = []
+        for call, ok, value in outcomes:
+            if call.oneway:
+                if not ok:
+                    log.warning("oneway call %s failed: %r", call.method, value)
+                continue
+            items.append((call.call_id, *self._encode_outcome(ok, value)))
+        if not items:
+            return
+        self._flush_before(link)
+        start = 0
+        while start < len(items):
+            end, size = start, 0
+            while end < len(items) and size < MAX_BATCH_BYTES and (
+                    end - start < codec.MAX_BATCH_ITEMS):
+                size += len(items[end][2])
+                end += 1
+            try:
+                seq = link.next_seq()
+            except errors.EntityFailure:
+                return
+            if end - start == 1:
+                call_id, ok, payload = items[start]
+                builder = frames.reply_value if ok else frames.reply_error
+                envelope = builder(seq, call_id, payload)
+                self.messages_sent["reply"] += 1
+            else:
+                envelope = frames.reply_batch(seq, codec.pack_outcomes(items[start:end]))
+                self.messages_sent["reply_batch"] += 1
+            link.send_sequenced(seq, envelope)
+            start = end
+
     def _send_reply(self, link: Link, call_id: int, value: object) -> None:
-        try:
-            payload = self._encode(value, "result")
-        except errors.NetobjError as exc:
-            self._reply_error(link, call_id, exc)
-            return
-        try:
-            seq = link.next_seq()
-        except errors.EntityFailure:
-            return
-        self.messages_sent["reply"] += 1
-        link.send_sequenced(seq, frames.reply_value(seq, call_id, payload))
+        self._send_outcomes(link, [(_Call(call_id, "", _no_fn, [], {}, False), True, value)])
 
     def _on_reply(self, link: Link, reply: pb.Reply) -> None:
         caller = self._callers.get(link.peer_id)
@@ -630,14 +782,38 @@ class Site(ProxyHost):
         if not isinstance(res, Complete):
             log.debug("reply for unknown call %d from %s", reply.call_id, link.peer_address)
             return
-        var = res.token
+        var, payload = res.token, res.payload
+        assert isinstance(payload, bytes)
         try:
             if res.ok:
-                var._resolve(self._decoder.decode(res.payload))
+                var._resolve(self._decoder.decode(payload))
             else:
-                var._reject(codec.decode_exception(res.payload))
+                var._reject(codec.decode_exception(payload))
         except errors.NetobjError as exc:
             var._reject(exc)
+
+    def _on_reply_batch(self, link: Link, batch: pb.ReplyBatch) -> None:
+        caller = self._callers.get(link.peer_id)
+        if caller is None:
+            return
+        try:
+            items = codec.unpack_outcomes(batch.outcomes)
+        except errors.ProtocolError as exc:
+            log.warning("dropping malformed reply batch from %s: %s", link.peer_address, exc)
+            return
+        decode = self._decoder.decode
+        for call_id, ok, payload in items:
+            res = caller.on_reply(call_id, ok, payload)
+            if not isinstance(res, Complete):
+                continue
+            var = res.token
+            try:
+                if ok:
+                    var._resolve(decode(payload))
+                else:
+                    var._reject(codec.decode_exception(payload))
+            except errors.NetobjError as exc:
+                var._reject(exc)
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -646,6 +822,7 @@ class Site(ProxyHost):
         return {
             "messages_sent": dict(self.messages_sent),
             "messages_received": dict(self.messages_received),
+            "calls_batched": self.calls_batched,
             "exports": len(self._exports),
             "tickets": len(self._tickets),
             "links": {
@@ -657,6 +834,10 @@ class Site(ProxyHost):
     def link_state(self, site_id: str) -> FaultState | None:
         link = self._links.get(site_id)
         return None if link is None else link.state
+
+
+def _no_fn(*args: Any, **kwargs: Any) -> None:  # placeholder for calls that never run
+    raise AssertionError("not callable")
 
 
 def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:

@@ -39,7 +39,7 @@ class Complete(Generic[T]):
 
     token: T
     ok: bool
-    payload: bytes
+    payload: object
     failure: str = ""
 
 
@@ -68,7 +68,16 @@ class Caller(Generic[T]):
             self.pending[call_id] = token
         return SendCall(call_id, key, method, args, oneway)
 
-    def on_reply(self, call_id: int, ok: bool, payload: bytes) -> Complete[T] | UnknownReply:
+    def call_many(self, tokens: list[T]) -> int:
+        """Allocate consecutive ids for a batch of calls (none oneway); returns the first."""
+        first = self.next_id
+        pending = self.pending
+        for offset, token in enumerate(tokens):
+            pending[first + offset] = token
+        self.next_id = first + len(tokens)
+        return first
+
+    def on_reply(self, call_id: int, ok: bool, payload: object) -> Complete[T] | UnknownReply:
         token = self.pending.pop(call_id, None)
         if token is None:
             return UnknownReply(call_id)

@@ -119,6 +119,8 @@ def _to_wire(value: object, ref_hook: RefHook | None, path: list[str], seen: set
 
 def encode(value: object, ref_hook: RefHook | None = None, *, root: str = "") -> bytes:
     """Encode ``value`` to CBOR bytes; ``root`` names the value in error messages."""
+    if type(value) in _SCALARS and type(value) is not bytes:
+        return cbor2.dumps(value)
     wire = _to_wire(value, ref_hook, [root] if root else [], set())
     data = cbor2.dumps(wire)
     if len(data) > MAX_VALUE_BYTES:
@@ -148,6 +150,58 @@ def encode_args(args: tuple[object, ...], kwargs: dict[str, object],
             f"encoded arguments are {len(data)} bytes, over the limit of {MAX_VALUE_BYTES}"
         )
     return data
+
+
+# -- batches: several calls or outcomes, each item keeping its own encoded bytes -------------
+# Items stay separately encoded inside a batch so that one bad item fails only its own call.
+
+MAX_BATCH_ITEMS: Final = 1024
+
+
+def pack_calls(calls: list[tuple[str, bytes]]) -> bytes:
+    """A CallBatch body: CBOR array of [method, args] (args as encoded for a single Call)."""
+    return cbor2.dumps(calls)
+
+
+def unpack_calls(data: bytes) -> list[tuple[str, bytes]]:
+    items = _loads_plain(data, "call batch")
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH_ITEMS:
+        raise errors.ProtocolError("malformed call batch")
+    out: list[tuple[str, bytes]] = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], bytes)):
+            raise errors.ProtocolError("malformed call batch item")
+        out.append((item[0], item[1]))
+    return out
+
+
+def pack_outcomes(outcomes: list[tuple[int, bool, bytes]]) -> bytes:
+    """A ReplyBatch body: CBOR array of [call_id, ok, payload] (payload as in a Reply)."""
+    return cbor2.dumps(outcomes)
+
+
+def unpack_outcomes(data: bytes) -> list[tuple[int, bool, bytes]]:
+    items = _loads_plain(data, "reply batch")
+    if not isinstance(items, list) or len(items) > MAX_BATCH_ITEMS:
+        raise errors.ProtocolError("malformed reply batch")
+    out: list[tuple[int, bool, bytes]] = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 3 and type(item[0]) is int
+                and type(item[1]) is bool and isinstance(item[2], bytes)):
+            raise errors.ProtocolError("malformed reply batch item")
+        out.append((item[0], item[1], item[2]))
+    return out
+
+
+def _loads_plain(data: bytes, what: str) -> object:
+    try:
+        return cbor2.loads(data, tag_hook=_unknown_tag, semantic_decoders=_REFUSED_SEMANTIC,
+                           max_depth=4)
+    except errors.NetobjError:
+        raise
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
+        raise errors.ProtocolError(f"malformed {what}: {exc}") from exc
 
 
 # -- exceptions ---------------------------------------------------------------------------

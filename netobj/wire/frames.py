@@ -76,15 +76,48 @@ def goodbye(reason: str, permanent: bool) -> bytes:
     return _ser(pb.Envelope(goodbye=pb.Goodbye(reason=reason, permanent=permanent)))
 
 
+# Calls and replies are the hot path: they are encoded by hand (protobuf's wire format is
+# stable and simple); tests/test_frames.py checks each against the protobuf serializer.
+
+
+def _ld(tag: bytes, data: bytes) -> bytes:
+    return tag + _varint(len(data)) + data
+
+
+def _seq(seq: int) -> bytes:
+    return b"\x08" + _varint(seq) if seq else b""
+
+
 def call(seq: int, call_id: int, key: str, method: str, args: bytes, oneway: bool) -> bytes:
-    return _ser(pb.Envelope(
-        seq=seq, call=pb.Call(call_id=call_id, key=key, method=method, args=args, oneway=oneway)
-    ))
+    body = (
+        (b"\x08" + _varint(call_id) if call_id else b"")
+        + (_ld(b"\x12", key.encode()) if key else b"")
+        + (_ld(b"\x1a", method.encode()) if method else b"")
+        + (_ld(b"\x22", args) if args else b"")
+        + (b"\x28\x01" if oneway else b"")
+    )
+    return _seq(seq) + _ld(b"\x22", body)
 
 
 def reply_value(seq: int, call_id: int, value: bytes) -> bytes:
-    return _ser(pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, value=value)))
+    body = (b"\x08" + _varint(call_id) if call_id else b"") + _ld(b"\x12", value)
+    return _seq(seq) + _ld(b"\x2a", body)
 
 
 def reply_error(seq: int, call_id: int, error: bytes) -> bytes:
-    return _ser(pb.Envelope(seq=seq, reply=pb.Reply(call_id=call_id, error=error)))
+    body = (b"\x08" + _varint(call_id) if call_id else b"") + _ld(b"\x1a", error)
+    return _seq(seq) + _ld(b"\x2a", body)
+
+
+def call_batch(seq: int, key: str, first_call_id: int, calls: bytes) -> bytes:
+    body = (
+        (_ld(b"\x0a", key.encode()) if key else b"")
+        + (b"\x10" + _varint(first_call_id) if first_call_id else b"")
+        + (_ld(b"\x1a", calls) if calls else b"")
+    )
+    return _seq(seq) + _ld(b"\x3a", body)
+
+
+def reply_batch(seq: int, outcomes: bytes) -> bytes:
+    body = _ld(b"\x0a", outcomes) if outcomes else b""
+    return _seq(seq) + _ld(b"\x42", body)

@@ -15,20 +15,24 @@ class Frame(_message.Message):
     def __init__(self, envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., ack: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye")
+    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     CALL_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    CALL_BATCH_FIELD_NUMBER: _ClassVar[int]
+    REPLY_BATCH_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hello: Hello
     heartbeat: Heartbeat
     call: Call
     reply: Reply
     goodbye: Goodbye
-    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+    call_batch: CallBatch
+    reply_batch: ReplyBatch
+    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("protocol_version", "site_id", "address", "expect_site_id", "last_received", "wrong_incarnation")
@@ -77,6 +81,22 @@ class Reply(_message.Message):
     value: bytes
     error: bytes
     def __init__(self, call_id: _Optional[int] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ...) -> None: ...
+
+class CallBatch(_message.Message):
+    __slots__ = ("key", "first_call_id", "calls")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIRST_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    first_call_id: int
+    calls: bytes
+    def __init__(self, key: _Optional[str] = ..., first_call_id: _Optional[int] = ..., calls: _Optional[bytes] = ...) -> None: ...
+
+class ReplyBatch(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: bytes
+    def __init__(self, outcomes: _Optional[bytes] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason", "permanent")
