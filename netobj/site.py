@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from netobj import errors
 from netobj.link import FaultState, HandshakeError, Link, LinkConfig, read_hello
-from netobj.protocols.invocation import Caller, Complete
+from netobj.protocols.invocation import Caller
 from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
 from netobj.proxy import Proxy, ProxyHost, proxy_ref
 from netobj.ticket import format_ticket, parse_ticket
@@ -48,24 +48,22 @@ log = logging.getLogger("netobj.site")
 SERVICE_KEY: Final = "site"
 PROTOCOLS: Final = {"stationary": StationaryHome, "active": ActiveHome}
 DEFAULT_MAX_WORKERS: Final = 32
-#: Most bytes of arguments (or results) packed into one CallBatch (ReplyBatch).
-MAX_BATCH_BYTES: Final = 1024 * 1024
+#: Most calls (outcomes) in one CallBatch (ReplyBatch); a batch is also split when its
+#: encoding would pass codec.MAX_VALUE_BYTES.
+MAX_BATCH_ITEMS: Final = 1024
 
 
 def _new_id(entropy: Callable[[int], bytes]) -> str:
     return urlsafe_b64encode(entropy(16)).rstrip(b"=").decode("ascii")
 
 
-@dataclass(slots=True)
-class _Call:
-    """One incoming call, ready to run."""
-
-    call_id: int
-    method: str
-    fn: Callable[..., Any]
-    args: list[Any]
-    kwargs: dict[str, Any]
-    oneway: bool
+# Hot-path records are plain tuples (a dataclass costs several times more per call).
+#: An incoming call ready to run: (call_id, method, fn, args, kwargs, oneway).
+_Call = tuple[int, str, Callable[..., Any], list[Any], dict[str, Any], bool]
+#: A finished call: (call_id, oneway, ok, value or exception).
+Outcome = tuple[int, bool, bool, Any]
+#: A call waiting in the outbox: (result var, key, method, wire-form arguments, oneway).
+_Outgoing = tuple[Var[Any], str, str, list[Any], bool]
 
 
 @dataclass(slots=True)
@@ -75,18 +73,6 @@ class _Invocation:
 
     link: Link
     calls: list[_Call]
-
-
-Outcome = tuple[_Call, bool, Any]  # (call, ok, value or exception)
-
-
-@dataclass(slots=True)
-class _Outgoing:
-    var: Var[Any]
-    key: str
-    method: str
-    args: bytes
-    oneway: bool
 
 
 @dataclass(slots=True)
@@ -135,11 +121,11 @@ class _Lane:
                     return
                 inv = self._queue.popleft()
             outcomes: list[Outcome] = []
-            for call in inv.calls:
+            for call_id, _, fn, args, kwargs, oneway in inv.calls:
                 try:
-                    outcomes.append((call, True, call.fn(*call.args, **call.kwargs)))
+                    outcomes.append((call_id, oneway, True, fn(*args, **kwargs)))
                 except BaseException as exc:  # every failure goes to the caller
-                    outcomes.append((call, False, exc))
+                    outcomes.append((call_id, oneway, False, exc))
             site._lane_done(export, inv, outcomes)
 
 
@@ -182,6 +168,7 @@ class Site(ProxyHost):
         self._links: dict[str, Link] = {}
         self._callers: dict[str, Caller[Var[Any]]] = {}
         self._decoder = codec.Decoder(self._resolve_ref)
+        self._lenient_decoder = codec.Decoder(self._resolve_ref, lenient=True)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._done_lock = threading.Lock()
         self._done: deque[tuple[_Export, _Invocation, list[Outcome]]] = deque()
@@ -230,7 +217,7 @@ class Site(ProxyHost):
         closing = errors.SiteClosedError("the local site was closed")
         for box in self._outbox.values():
             for out in box:
-                out.var._reject(errors.SiteClosedError("the local site was closed"))
+                out[0]._reject(errors.SiteClosedError("the local site was closed"))
         self._outbox.clear()
         for caller in self._callers.values():
             for c in caller.on_perm_fail(str(closing)):
@@ -414,25 +401,29 @@ class Site(ProxyHost):
         self, ref: codec.Ref, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
         oneway: bool,
     ) -> Var[Any]:
-        loop = self._check_running()
-        payload = codec.encode_args(args, kwargs, self._ref_hook)
+        loop = self._loop
+        if loop is None or self._closed:
+            loop = self._check_running()
+        wire = codec.args_to_wire(args, kwargs, self._ref_hook)
         var: Var[Any] = Var()
-        if self._on_loop():
-            self._send_call(var, ref, method, payload, oneway)
+        if threading.get_ident() == self._loop_thread:
+            self._send_call(var, ref, method, wire, oneway)
         else:
-            loop.call_soon_threadsafe(self._send_call, var, ref, method, payload, oneway)
+            loop.call_soon_threadsafe(self._send_call, var, ref, method, wire, oneway)
         if oneway:
             var._resolve(None)
         return var
 
     def _send_call(
-        self, var: Var[Any], ref: codec.Ref, method: str, payload: bytes, oneway: bool
+        self, var: Var[Any], ref: codec.Ref, method: str, wire: list[Any], oneway: bool
     ) -> None:
-        """Queue a call; calls queued in one loop iteration leave together (see _flush_calls)."""
+        """Queue a call; calls queued in one loop iteration leave together (_flush_calls)."""
         if self._closed:
             var._reject(errors.SiteClosedError("the local site was closed"))
             return
-        link = self._link_for(ref.site_id, ref.address)
+        link = self._links.get(ref.site_id)
+        if link is None:
+            link = self._link_for(ref.site_id, ref.address)
         if link.state is FaultState.PERM_FAIL:
             var._reject(errors.PermFailure(
                 f"site {link.peer_address} failed permanently: {link.perm_reason}"))
@@ -443,7 +434,7 @@ class Site(ProxyHost):
         if not box:
             assert self._loop is not None
             self._loop.call_soon(self._flush_calls, link)
-        box.append(_Outgoing(var, ref.key, method, payload, oneway))
+        box.append((var, ref.key, method, wire, oneway))
 
     def _flush_calls(self, link: Link) -> None:
         """Send the queued calls in order: consecutive calls to one entity as one CallBatch."""
@@ -451,40 +442,48 @@ class Site(ProxyHost):
         if not box:
             return
         self._outbox[link.peer_id] = []
-        caller = self._callers[link.peer_id]
         i, n = 0, len(box)
-        limit = codec.MAX_BATCH_ITEMS
         while i < n:
-            first = box[i]
+            key, oneway = box[i][1], box[i][4]
             j = i + 1
-            if not first.oneway:
-                size = len(first.args)
-                while j < n and j - i < limit and size < MAX_BATCH_BYTES:
-                    nxt = box[j]
-                    if nxt.key != first.key or nxt.oneway:
-                        break
-                    size += len(nxt.args)
+            if not oneway:
+                while j < n and j - i < MAX_BATCH_ITEMS and box[j][1] == key and not box[j][4]:
                     j += 1
-            group = box[i:j]
+            self._send_group(link, box[i:j])
             i = j
-            try:
-                seq = link.next_seq()
-            except errors.EntityFailure as exc:
-                for out in group:
-                    out.var._reject(exc)
-                continue
+
+    def _send_group(self, link: Link, group: list[_Outgoing]) -> None:
+        caller = self._callers[link.peer_id]
+        var, key, method, wire, oneway = group[0]
+        try:
             if len(group) == 1:
-                sc = caller.call(None if first.oneway else first.var, first.key, first.method,
-                                 first.args, first.oneway)
-                envelope = frames.call(seq, sc.call_id, sc.key, sc.method, sc.args, sc.oneway)
-                self.messages_sent["call"] += 1
+                data = codec.dump(wire, "arguments")
             else:
-                first_id = caller.call_many([out.var for out in group])
-                calls = codec.pack_calls([(out.method, out.args) for out in group])
-                envelope = frames.call_batch(seq, first.key, first_id, calls)
-                self.messages_sent["call_batch"] += 1
-                self.calls_batched += len(group)
-            link.send_sequenced(seq, envelope)
+                data = codec.dump([[out[2], out[3]] for out in group], "call batch")
+        except errors.MarshalError as exc:
+            if len(group) == 1:
+                var._reject(exc)
+            else:  # too big together: halve until each part fits (or a single call fails)
+                half = len(group) // 2
+                self._send_group(link, group[:half])
+                self._send_group(link, group[half:])
+            return
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure as exc:
+            for out in group:
+                out[0]._reject(exc)
+            return
+        if len(group) == 1:
+            sc = caller.call(None if oneway else var, key, method, data, oneway)
+            envelope = frames.call(seq, sc.call_id, key, method, data, oneway)
+            self.messages_sent["call"] += 1
+        else:
+            first_id = caller.call_many([out[0] for out in group])
+            envelope = frames.call_batch(seq, key, first_id, data, len(group))
+            self.messages_sent["call_batch"] += 1
+            self.calls_batched += len(group)
+        link.send_sequenced(seq, envelope)
 
     def _flush_before(self, link: Link) -> None:
         """Keep per-link FIFO: queued calls go before any other message on the link."""
@@ -555,7 +554,7 @@ class Site(ProxyHost):
     def _on_link_state(self, link: Link, old: FaultState, new: FaultState, reason: str) -> None:
         if new is FaultState.PERM_FAIL:
             for out in self._outbox.pop(link.peer_id, []):
-                out.var._reject(errors.PermFailure(reason))
+                out[0]._reject(errors.PermFailure(reason))
             caller = self._callers.get(link.peer_id)
             if caller is not None:
                 for c in caller.on_perm_fail(reason):
@@ -564,17 +563,11 @@ class Site(ProxyHost):
     # -- calls in -----------------------------------------------------------------------------
 
     def _reply_error(self, link: Link, call_id: int, exc: BaseException) -> None:
-        self._flush_before(link)
-        try:
-            seq = link.next_seq()
-        except errors.EntityFailure:
-            return
-        self.messages_sent["reply"] += 1
-        link.send_sequenced(seq, frames.reply_error(seq, call_id, codec.encode_exception(exc)))
+        self._send_outcomes(link, [(call_id, False, False, exc)])
 
-    def _prepare(self, export: _Export, call_id: int, method: str, args: bytes,
-                 oneway: bool) -> _Call | BaseException:
-        """Resolve the method and decode the arguments of one incoming call."""
+    def _resolve_method(self, export: _Export,
+                        method: str) -> tuple[Callable[..., Any], bool] | BaseException:
+        """The bound method to run for ``method`` and whether it is ``async def``."""
         obj = export.obj
         if method.startswith("_"):
             return AttributeError(
@@ -583,70 +576,116 @@ class Site(ProxyHost):
         fn = getattr(obj, method, None)
         if fn is None or not callable(fn):
             return AttributeError(f"{type(obj).__name__!r} object has no method {method!r}")
-        try:
-            decoded = self._decoder.decode(args)
-        except errors.NetobjError as exc:
-            return exc
-        if not (isinstance(decoded, list) and 1 <= len(decoded) <= 2
-                and isinstance(decoded[0], list)
-                and (len(decoded) == 1 or isinstance(decoded[1], dict))):
-            return errors.ProtocolError("malformed call arguments")
-        kwargs = decoded[1] if len(decoded) == 2 else {}
-        return _Call(call_id, method, fn, decoded[0], kwargs, oneway)
-
-    def _is_async(self, obj: object, call: _Call) -> bool:
-        cache_key = (type(obj), call.method)
+        cache_key = (type(obj), method)
         is_async = self._is_async_cache.get(cache_key)
         if is_async is None:
-            is_async = inspect.iscoroutinefunction(call.fn)
+            is_async = inspect.iscoroutinefunction(fn)
             self._is_async_cache[cache_key] = is_async
-        return is_async
+        return fn, is_async
+
+    @staticmethod
+    def _split_args(a: object) -> tuple[list[Any], dict[str, Any]] | None:
+        if type(a) is list:
+            if len(a) == 1 and type(a[0]) is list:
+                return a[0], {}
+            if len(a) == 2 and type(a[0]) is list and type(a[1]) is dict:
+                return a[0], a[1]
+        return None
 
     def _on_call(self, link: Link, call: pb.Call) -> None:
+        call_id, oneway = call.call_id, call.oneway
         export = self._exports.get(call.key)
         if export is None:
             if call.key == SERVICE_KEY:
                 self._on_service_call(link, call)
-            elif not call.oneway:
-                self._reply_error(link, call.call_id, errors.UnknownEntityError(
+            elif not oneway:
+                self._reply_error(link, call_id, errors.UnknownEntityError(
                     "no entity with that key at this site (unknown, revoked or collected)"))
             return
-        prepared = self._prepare(export, call.call_id, call.method, call.args, call.oneway)
-        if isinstance(prepared, BaseException):
-            if not call.oneway:
-                self._reply_error(link, call.call_id, prepared)
+        resolved = self._resolve_method(export, call.method)
+        error: BaseException | None = None
+        if isinstance(resolved, BaseException):
+            error = resolved
+        else:
+            try:
+                split = self._split_args(self._decoder.decode(call.args))
+            except errors.NetobjError as exc:
+                error = exc
+            else:
+                if split is None:
+                    error = errors.ProtocolError("malformed call arguments")
+        if error is not None:
+            if not oneway:
+                self._reply_error(link, call_id, error)
             return
-        self._schedule(export, _Invocation(link, [prepared]),
-                       self._is_async(export.obj, prepared))
+        fn, is_async = resolved  # type: ignore[misc]
+        args, kwargs = split  # type: ignore[misc]
+        self._schedule(export, _Invocation(link, [(call_id, call.method, fn, args, kwargs,
+                                                   oneway)]), is_async)
 
     def _on_call_batch(self, link: Link, batch: pb.CallBatch) -> None:
-        try:
-            items = codec.unpack_calls(batch.calls)
-        except errors.ProtocolError as exc:
-            log.warning("dropping malformed call batch from %s: %s", link.peer_address, exc)
+        first_id, count = batch.first_call_id, batch.count
+        if not 0 < count <= MAX_BATCH_ITEMS:
+            log.warning("dropping call batch with %d calls from %s", count, link.peer_address)
             return
-        first_id = batch.first_call_id
         export = self._exports.get(batch.key)
+        failure: BaseException | None = None
+        lenient = False
+        items: object = None
         if export is None:
-            missing = errors.UnknownEntityError(
+            failure = errors.UnknownEntityError(
                 "no entity with that key at this site (unknown, revoked or collected)")
-            self._send_outcomes(link, [(_Call(first_id + k, m, _no_fn, [], {}, False), False,
-                                        missing) for k, (m, _) in enumerate(items)])
+        else:
+            try:
+                items = self._decoder.decode(batch.calls)
+            except errors.NetobjError:
+                lenient = True  # isolate the calls whose arguments do not decode
+                try:
+                    items = self._lenient_decoder.decode(batch.calls)
+                except errors.NetobjError as exc:
+                    failure = exc
+            if failure is None and not (type(items) is list and len(items) == count):
+                failure = errors.ProtocolError("malformed call batch")
+        if failure is not None or export is None:
+            self._send_outcomes(link, [(first_id + k, False, False, failure)
+                                       for k in range(count)])
             return
+        assert isinstance(items, list)
+        methods: dict[str, tuple[Callable[..., Any], bool] | BaseException] = {}
         refused: list[Outcome] = []
         run: list[_Call] = []
-        for k, (method, args) in enumerate(items):
-            prepared = self._prepare(export, first_id + k, method, args, False)
-            if isinstance(prepared, BaseException):
-                refused.append((_Call(first_id + k, method, _no_fn, [], {}, False), False,
-                                prepared))
-            elif self._is_async(export.obj, prepared):
+        call_id = first_id - 1
+        for item in items:
+            call_id += 1
+            if not (type(item) is list and len(item) == 2 and type(item[0]) is str):
+                refused.append((call_id, False, False, errors.ProtocolError("malformed call")))
+                continue
+            method, a = item
+            resolved = methods.get(method)
+            if resolved is None:
+                resolved = methods[method] = self._resolve_method(export, method)
+            if isinstance(resolved, BaseException):
+                refused.append((call_id, False, False, resolved))
+                continue
+            split = self._split_args(a)
+            if split is None:
+                refused.append((call_id, False, False,
+                                errors.ProtocolError("malformed call arguments")))
+                continue
+            if lenient:
+                bad = codec.find_unresolved(a)
+                if bad is not None:
+                    refused.append((call_id, False, False, bad))
+                    continue
+            fn, is_async = resolved
+            call = (call_id, method, fn, split[0], split[1], False)
+            if is_async:
                 if run:
                     self._schedule(export, _Invocation(link, run), False)
                     run = []
-                self._schedule(export, _Invocation(link, [prepared]), True)
+                self._schedule(export, _Invocation(link, [call]), True)
             else:
-                run.append(prepared)
+                run.append(call)
         if run:
             self._schedule(export, _Invocation(link, run), False)
         if refused:
@@ -656,7 +695,7 @@ class Site(ProxyHost):
         try:
             starts = export.machine.on_call(inv, is_async)
         except QueueFull as exc:
-            self._send_outcomes(inv.link, [(c, False, errors.TempFailure(str(exc)))
+            self._send_outcomes(inv.link, [(c[0], c[5], False, errors.TempFailure(str(exc)))
                                            for c in inv.calls])
             return
         for start in starts:
@@ -666,15 +705,14 @@ class Site(ProxyHost):
         try:
             if call.method != "take":
                 raise AttributeError(f"the site service has no method {call.method!r}")
-            decoded = self._decoder.decode(call.args)
-            if not (isinstance(decoded, list) and decoded and isinstance(decoded[0], list)
-                    and len(decoded[0]) == 1 and isinstance(decoded[0][0], str)):
+            split = self._split_args(self._decoder.decode(call.args))
+            if split is None or len(split[0]) != 1 or not isinstance(split[0][0], str):
                 raise errors.ProtocolError("malformed take request")
-            value = self._take_local(decoded[0][0])
+            value = self._take_local(split[0][0])
         except Exception as exc:
             self._reply_error(link, call.call_id, exc)
             return
-        self._send_reply(link, call.call_id, value)
+        self._send_outcomes(link, [(call.call_id, False, True, value)])
 
     def _start(self, export: _Export, inv: _Invocation, on_lane: bool) -> None:
         if on_lane:
@@ -684,13 +722,13 @@ class Site(ProxyHost):
             self._spawn(self._run_async(export, inv))
 
     async def _run_async(self, export: _Export, inv: _Invocation) -> None:
-        (call,) = inv.calls
+        ((call_id, _, fn, args, kwargs, oneway),) = inv.calls
         try:
-            result = await call.fn(*call.args, **call.kwargs)
+            result = await fn(*args, **kwargs)
         except Exception as exc:
-            self._finish(export, inv, [(call, False, exc)])
+            self._finish(export, inv, [(call_id, oneway, False, exc)])
         else:
-            self._finish(export, inv, [(call, True, result)])
+            self._finish(export, inv, [(call_id, oneway, True, result)])
 
     def _submit_lane(self, lane: _Lane) -> None:
         if self._pool is not None:
@@ -725,70 +763,71 @@ class Site(ProxyHost):
         for start in export.machine.on_done(inv):
             self._start(export, start.invocation, start.on_lane)
 
-    def _encode_outcome(self, ok: bool, value: Any) -> tuple[bool, bytes]:
-        if ok:
-            try:
-                return True, self._encode(value, "result")
-            except errors.NetobjError as exc:
-                value = exc
-        if not isinstance(value, Exception):
-            value = errors.RemoteError(type(value).__name__, str(value))
-        return False, codec.encode_exception(value)
-
     def _send_outcomes(self, link: Link, outcomes: list[Outcome]) -> None:
-        """Reply to finished calls: one Reply, or ReplyBatches of at most MAX_BATCH_BYTES."""
-        items: list[tuple[int, bool, bytes]] = []
-        for call, ok, value in outcomes:
-            if call.oneway:
+        """Reply to finished calls: one Reply, or ReplyBatches (split to fit the size limit)."""
+        scalars = codec.SCALARS
+        hook = self._ref_hook
+        items: list[list[Any]] = []
+        for call_id, oneway, ok, value in outcomes:
+            if oneway:
                 if not ok:
-                    log.warning("oneway call %s failed: %r", call.method, value)
+                    log.warning("oneway call %d from %s failed: %r", call_id,
+                                link.peer_address, value)
                 continue
-            items.append((call.call_id, *self._encode_outcome(ok, value)))
-        if not items:
-            return
-        self._flush_before(link)
-        start = 0
-        while start < len(items):
-            end, size = start, 0
-            while end < len(items) and size < MAX_BATCH_BYTES and (
-                    end - start < codec.MAX_BATCH_ITEMS):
-                size += len(items[end][2])
-                end += 1
-            try:
-                seq = link.next_seq()
-            except errors.EntityFailure:
-                return
-            if end - start == 1:
-                call_id, ok, payload = items[start]
-                builder = frames.reply_value if ok else frames.reply_error
-                envelope = builder(seq, call_id, payload)
-                self.messages_sent["reply"] += 1
+            if ok:
+                if type(value) not in scalars:
+                    try:
+                        value = codec.value_to_wire(value, hook, "result")
+                    except errors.MarshalError as exc:
+                        ok, value = False, codec.encode_exception_tag(exc)
             else:
-                envelope = frames.reply_batch(seq, codec.pack_outcomes(items[start:end]))
-                self.messages_sent["reply_batch"] += 1
-            link.send_sequenced(seq, envelope)
-            start = end
+                if not isinstance(value, Exception):
+                    value = errors.RemoteError(type(value).__name__, str(value))
+                value = codec.encode_exception_tag(value)
+            items.append([call_id, ok, value])
+        if items:
+            self._flush_before(link)
+            self._send_items(link, items)
 
-    def _send_reply(self, link: Link, call_id: int, value: object) -> None:
-        self._send_outcomes(link, [(_Call(call_id, "", _no_fn, [], {}, False), True, value)])
+    def _send_items(self, link: Link, items: list[list[Any]]) -> None:
+        try:
+            if len(items) == 1:
+                data = codec.dump(items[0][2], "result")
+            else:
+                data = codec.dump(items, "reply batch")
+        except errors.MarshalError as exc:
+            if len(items) == 1:
+                items[0][1:] = [False, codec.encode_exception_tag(exc)]
+                data = codec.dump(items[0][2])
+            else:
+                half = len(items) // 2
+                self._send_items(link, items[:half])
+                self._send_items(link, items[half:])
+                return
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure:
+            return
+        if len(items) == 1:
+            call_id, ok, _ = items[0]
+            envelope = (frames.reply_value if ok else frames.reply_error)(seq, call_id, data)
+            self.messages_sent["reply"] += 1
+        else:
+            envelope = frames.reply_batch(seq, data)
+            self.messages_sent["reply_batch"] += 1
+        link.send_sequenced(seq, envelope)
 
     def _on_reply(self, link: Link, reply: pb.Reply) -> None:
         caller = self._callers.get(link.peer_id)
-        if caller is None:
-            return
-        outcome = reply.WhichOneof("outcome")
-        res = caller.on_reply(reply.call_id, outcome == "value",
-                              reply.value if outcome == "value" else reply.error)
-        if not isinstance(res, Complete):
+        var = caller.on_reply(reply.call_id) if caller is not None else None
+        if var is None:
             log.debug("reply for unknown call %d from %s", reply.call_id, link.peer_address)
             return
-        var, payload = res.token, res.payload
-        assert isinstance(payload, bytes)
         try:
-            if res.ok:
-                var._resolve(self._decoder.decode(payload))
+            if reply.WhichOneof("outcome") == "value":
+                var._resolve(self._decoder.decode(reply.value))
             else:
-                var._reject(codec.decode_exception(payload))
+                var._reject(codec.decode_exception(reply.error))
         except errors.NetobjError as exc:
             var._reject(exc)
 
@@ -796,24 +835,40 @@ class Site(ProxyHost):
         caller = self._callers.get(link.peer_id)
         if caller is None:
             return
+        lenient = False
         try:
-            items = codec.unpack_outcomes(batch.outcomes)
-        except errors.ProtocolError as exc:
-            log.warning("dropping malformed reply batch from %s: %s", link.peer_address, exc)
-            return
-        decode = self._decoder.decode
-        for call_id, ok, payload in items:
-            res = caller.on_reply(call_id, ok, payload)
-            if not isinstance(res, Complete):
-                continue
-            var = res.token
+            items = self._decoder.decode(batch.outcomes)
+        except errors.NetobjError:
+            lenient = True  # isolate the outcomes that do not decode
             try:
-                if ok:
-                    var._resolve(decode(payload))
-                else:
-                    var._reject(codec.decode_exception(payload))
+                items = self._lenient_decoder.decode(batch.outcomes)
             except errors.NetobjError as exc:
-                var._reject(exc)
+                log.warning("dropping malformed reply batch from %s: %s",
+                            link.peer_address, exc)
+                return
+        if type(items) is not list:
+            log.warning("dropping malformed reply batch from %s", link.peer_address)
+            return
+        on_reply = caller.on_reply
+        for item in items:
+            if not (type(item) is list and len(item) == 3 and type(item[0]) is int):
+                log.warning("ignoring malformed outcome from %s", link.peer_address)
+                continue
+            call_id, ok, value = item
+            var = on_reply(call_id)
+            if var is None:
+                continue
+            if lenient:
+                bad = codec.find_unresolved(value)
+                if bad is not None:
+                    var._reject(bad)
+                    continue
+            if ok is True:
+                var._resolve(value)
+            elif isinstance(value, BaseException):
+                var._reject(value)
+            else:
+                var._reject(errors.ProtocolError("malformed outcome"))
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -834,10 +889,6 @@ class Site(ProxyHost):
     def link_state(self, site_id: str) -> FaultState | None:
         link = self._links.get(site_id)
         return None if link is None else link.state
-
-
-def _no_fn(*args: Any, **kwargs: Any) -> None:  # placeholder for calls that never run
-    raise AssertionError("not callable")
 
 
 def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:

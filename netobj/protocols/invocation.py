@@ -9,7 +9,7 @@ or the link fails permanently. A oneway call has no pending entry.
 
 States of a call id: ``pending`` --reply--> ``done``; ``pending`` --perm_fail--> ``failed``.
 A reply for an id that is not pending (a duplicate the link should have dropped, or a reply
-after the caller gave up) is reported as :class:`UnknownReply` and changes nothing.
+after the caller gave up) yields None and changes nothing.
 
 Invariants (asserted in tests):
 * every pending id was issued by this caller and is below ``next_id``;
@@ -43,11 +43,6 @@ class Complete(Generic[T]):
     failure: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class UnknownReply:
-    call_id: int
-
-
 class Caller(Generic[T]):
     """Outstanding calls to one peer site."""
 
@@ -77,11 +72,9 @@ class Caller(Generic[T]):
         self.next_id = first + len(tokens)
         return first
 
-    def on_reply(self, call_id: int, ok: bool, payload: object) -> Complete[T] | UnknownReply:
-        token = self.pending.pop(call_id, None)
-        if token is None:
-            return UnknownReply(call_id)
-        return Complete(token, ok, payload)
+    def on_reply(self, call_id: int) -> T | None:
+        """The token waiting for ``call_id`` (now settled by the caller), or None if unknown."""
+        return self.pending.pop(call_id, None)
 
     def on_perm_fail(self, reason: str) -> list[Complete[T]]:
         out = [Complete(token, False, b"", reason) for token in self.pending.values()]

@@ -48,6 +48,8 @@ RefHook = Callable[[object], Ref | None]
 RefResolver = Callable[[Ref], object]
 
 _SCALARS: Final = (str, int, float, bool, bytes, type(None))
+#: Types that are their own wire form (frozenset for fast ``type(x) in SCALARS`` tests).
+SCALARS: Final = frozenset(_SCALARS)
 _KEY_TYPES: Final = (str, int, bytes, bool, float, type(None), tuple)
 
 
@@ -130,78 +132,51 @@ def encode(value: object, ref_hook: RefHook | None = None, *, root: str = "") ->
     return data
 
 
-def encode_args(args: tuple[object, ...], kwargs: dict[str, object],
-                ref_hook: RefHook | None = None) -> bytes:
-    """Encode call arguments as ``[args]`` or ``[args, kwargs]``; paths read ``args[i]``."""
+def args_to_wire(args: tuple[object, ...], kwargs: dict[str, object],
+                 ref_hook: RefHook | None = None) -> list[object]:
+    """Call arguments as a wire tree ``[args]`` or ``[args, kwargs]``; paths read ``args[i]``.
+
+    Raises MarshalError at once, in the caller's thread, for what cannot travel.
+    """
+    scalars = _SCALARS
+    for a in args:
+        if type(a) not in scalars:
+            break
+    else:
+        if not kwargs:
+            return [list(args)]
     seen: set[int] = set()
     wire_args = [
-        a if type(a) in _SCALARS else _to_wire(a, ref_hook, [f"args[{i}]"], seen)
+        a if type(a) in scalars else _to_wire(a, ref_hook, [f"args[{i}]"], seen)
         for i, a in enumerate(args)
     ]
-    if kwargs:
-        wire_kwargs = {
-            k: _to_wire(v, ref_hook, [f"kwargs[{k!r}]"], seen) for k, v in kwargs.items()
-        }
-        data = cbor2.dumps([wire_args, wire_kwargs])
-    else:
-        data = cbor2.dumps([wire_args])
+    if not kwargs:
+        return [wire_args]
+    return [wire_args, {
+        k: _to_wire(v, ref_hook, [f"kwargs[{k!r}]"], seen) for k, v in kwargs.items()
+    }]
+
+
+def encode_args(args: tuple[object, ...], kwargs: dict[str, object],
+                ref_hook: RefHook | None = None) -> bytes:
+    return dump(args_to_wire(args, kwargs, ref_hook), "arguments")
+
+
+def value_to_wire(value: object, ref_hook: RefHook | None = None, root: str = "") -> object:
+    """A value as a wire tree (ready for :func:`dump`); MarshalError names the path."""
+    if type(value) in _SCALARS:
+        return value
+    return _to_wire(value, ref_hook, [root] if root else [], set())
+
+
+def dump(tree: object, what: str = "value") -> bytes:
+    """CBOR bytes of a wire tree, refusing more than MAX_VALUE_BYTES."""
+    data: bytes = cbor2.dumps(tree)
     if len(data) > MAX_VALUE_BYTES:
         raise errors.MarshalError(
-            f"encoded arguments are {len(data)} bytes, over the limit of {MAX_VALUE_BYTES}"
+            f"encoded {what} is {len(data)} bytes, over the limit of {MAX_VALUE_BYTES}"
         )
     return data
-
-
-# -- batches: several calls or outcomes, each item keeping its own encoded bytes -------------
-# Items stay separately encoded inside a batch so that one bad item fails only its own call.
-
-MAX_BATCH_ITEMS: Final = 1024
-
-
-def pack_calls(calls: list[tuple[str, bytes]]) -> bytes:
-    """A CallBatch body: CBOR array of [method, args] (args as encoded for a single Call)."""
-    return cbor2.dumps(calls)
-
-
-def unpack_calls(data: bytes) -> list[tuple[str, bytes]]:
-    items = _loads_plain(data, "call batch")
-    if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH_ITEMS:
-        raise errors.ProtocolError("malformed call batch")
-    out: list[tuple[str, bytes]] = []
-    for item in items:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                and isinstance(item[1], bytes)):
-            raise errors.ProtocolError("malformed call batch item")
-        out.append((item[0], item[1]))
-    return out
-
-
-def pack_outcomes(outcomes: list[tuple[int, bool, bytes]]) -> bytes:
-    """A ReplyBatch body: CBOR array of [call_id, ok, payload] (payload as in a Reply)."""
-    return cbor2.dumps(outcomes)
-
-
-def unpack_outcomes(data: bytes) -> list[tuple[int, bool, bytes]]:
-    items = _loads_plain(data, "reply batch")
-    if not isinstance(items, list) or len(items) > MAX_BATCH_ITEMS:
-        raise errors.ProtocolError("malformed reply batch")
-    out: list[tuple[int, bool, bytes]] = []
-    for item in items:
-        if not (isinstance(item, list) and len(item) == 3 and type(item[0]) is int
-                and type(item[1]) is bool and isinstance(item[2], bytes)):
-            raise errors.ProtocolError("malformed reply batch item")
-        out.append((item[0], item[1], item[2]))
-    return out
-
-
-def _loads_plain(data: bytes, what: str) -> object:
-    try:
-        return cbor2.loads(data, tag_hook=_unknown_tag, semantic_decoders=_REFUSED_SEMANTIC,
-                           max_depth=4)
-    except errors.NetobjError:
-        raise
-    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
-        raise errors.ProtocolError(f"malformed {what}: {exc}") from exc
 
 
 # -- exceptions ---------------------------------------------------------------------------
@@ -307,12 +282,50 @@ def _record_hook(content: object, immutable: bool) -> object:
     return _record_from_wire(content)
 
 
+class Unresolved:
+    """Stands, in a leniently decoded batch, for a reference that could not be resolved."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def find_unresolved(value: object, depth: int = 0) -> BaseException | None:
+    """The error of the first :class:`Unresolved` inside ``value``, if any."""
+    if isinstance(value, Unresolved):
+        return value.error
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = find_unresolved(item, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, dict):
+        for item in value.values():
+            found = find_unresolved(item, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, BaseException):
+        return None
+    else:
+        fields = getattr(value, "__netobj_fields__", None)
+        if fields is not None:
+            return find_unresolved(fields(), depth + 1)
+    return None
+
+
 class Decoder:
-    """Decodes values, handing references to ``resolve`` (the site's import table)."""
+    """Decodes values, handing references to ``resolve`` (the site's import table).
+
+    ``lenient=True``: a reference that cannot be resolved decodes to an :class:`Unresolved`
+    marker instead of failing the whole value (used to isolate items of a batch).
+    """
 
     __slots__ = ("_semantic",)
 
-    def __init__(self, resolve: RefResolver | None = None) -> None:
+    def __init__(self, resolve: RefResolver | None = None, *, lenient: bool = False) -> None:
         def ref_from_wire(content: object, immutable: bool) -> object:
             if not (
                 isinstance(content, list | tuple)
@@ -322,7 +335,12 @@ class Decoder:
                 raise errors.ProtocolError("malformed entity reference on the wire")
             if resolve is None:
                 raise errors.ProtocolError("entity reference where none is allowed")
-            return resolve(Ref(*content))
+            if not lenient:
+                return resolve(Ref(*content))
+            try:
+                return resolve(Ref(*content))
+            except errors.NetobjError as exc:
+                return Unresolved(exc)
 
         self._semantic: dict[int, Callable[[Any, bool], object]] = {
             **_REFUSED_SEMANTIC,

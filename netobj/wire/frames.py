@@ -109,11 +109,12 @@ def reply_error(seq: int, call_id: int, error: bytes) -> bytes:
     return _seq(seq) + _ld(b"\x2a", body)
 
 
-def call_batch(seq: int, key: str, first_call_id: int, calls: bytes) -> bytes:
+def call_batch(seq: int, key: str, first_call_id: int, calls: bytes, count: int) -> bytes:
     body = (
         (_ld(b"\x0a", key.encode()) if key else b"")
         + (b"\x10" + _varint(first_call_id) if first_call_id else b"")
         + (_ld(b"\x1a", calls) if calls else b"")
+        + (b"\x20" + _varint(count) if count else b"")
     )
     return _seq(seq) + _ld(b"\x3a", body)
 

@@ -83,14 +83,16 @@ class Reply(_message.Message):
     def __init__(self, call_id: _Optional[int] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ...) -> None: ...
 
 class CallBatch(_message.Message):
-    __slots__ = ("key", "first_call_id", "calls")
+    __slots__ = ("key", "first_call_id", "calls", "count")
     KEY_FIELD_NUMBER: _ClassVar[int]
     FIRST_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
     key: str
     first_call_id: int
     calls: bytes
-    def __init__(self, key: _Optional[str] = ..., first_call_id: _Optional[int] = ..., calls: _Optional[bytes] = ...) -> None: ...
+    count: int
+    def __init__(self, key: _Optional[str] = ..., first_call_id: _Optional[int] = ..., calls: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ReplyBatch(_message.Message):
     __slots__ = ("outcomes",)
