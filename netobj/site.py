@@ -62,8 +62,9 @@ def _new_id(entropy: Callable[[int], bytes]) -> str:
 _Call = tuple[int, str, Callable[..., Any], list[Any], dict[str, Any], bool]
 #: A finished call: (call_id, oneway, ok, value or exception).
 Outcome = tuple[int, bool, bool, Any]
-#: A call waiting in the outbox: (result var, key, method, wire-form arguments, oneway).
-_Outgoing = tuple[Var[Any], str, str, list[Any], bool]
+#: A call waiting in the outbox: (result var, key, method, args, kwargs or None, oneway),
+#: the arguments already in wire form.
+_Outgoing = tuple[Var[Any], str, str, list[Any], dict[str, Any] | None, bool]
 
 
 @dataclass(slots=True)
@@ -404,18 +405,20 @@ class Site(ProxyHost):
         loop = self._loop
         if loop is None or self._closed:
             loop = self._check_running()
-        wire = codec.args_to_wire(args, kwargs, self._ref_hook)
+        wire_args, wire_kwargs = codec.args_to_wire(args, kwargs, self._ref_hook)
         var: Var[Any] = Var()
         if threading.get_ident() == self._loop_thread:
-            self._send_call(var, ref, method, wire, oneway)
+            self._send_call(var, ref, method, wire_args, wire_kwargs, oneway)
         else:
-            loop.call_soon_threadsafe(self._send_call, var, ref, method, wire, oneway)
+            loop.call_soon_threadsafe(self._send_call, var, ref, method, wire_args, wire_kwargs,
+                                      oneway)
         if oneway:
             var._resolve(None)
         return var
 
     def _send_call(
-        self, var: Var[Any], ref: codec.Ref, method: str, wire: list[Any], oneway: bool
+        self, var: Var[Any], ref: codec.Ref, method: str, args: list[Any],
+        kwargs: dict[str, Any] | None, oneway: bool,
     ) -> None:
         """Queue a call; calls queued in one loop iteration leave together (_flush_calls)."""
         if self._closed:
@@ -434,7 +437,7 @@ class Site(ProxyHost):
         if not box:
             assert self._loop is not None
             self._loop.call_soon(self._flush_calls, link)
-        box.append((var, ref.key, method, wire, oneway))
+        box.append((var, ref.key, method, args, kwargs, oneway))
 
     def _flush_calls(self, link: Link) -> None:
         """Send the queued calls in order: consecutive calls to one entity as one CallBatch."""
@@ -444,22 +447,33 @@ class Site(ProxyHost):
         self._outbox[link.peer_id] = []
         i, n = 0, len(box)
         while i < n:
-            key, oneway = box[i][1], box[i][4]
+            key, oneway = box[i][1], box[i][5]
             j = i + 1
             if not oneway:
-                while j < n and j - i < MAX_BATCH_ITEMS and box[j][1] == key and not box[j][4]:
+                while j < n and j - i < MAX_BATCH_ITEMS and box[j][1] == key and not box[j][5]:
                     j += 1
             self._send_group(link, box[i:j])
             i = j
 
     def _send_group(self, link: Link, group: list[_Outgoing]) -> None:
         caller = self._callers[link.peer_id]
-        var, key, method, wire, oneway = group[0]
+        var, key, method, args, kwargs, oneway = group[0]
         try:
             if len(group) == 1:
-                data = codec.dump(wire, "arguments")
+                data = codec.dump(codec.call_args_tree(args, kwargs), "arguments")
             else:
-                data = codec.dump([[out[2], out[3]] for out in group], "call batch")
+                flat: list[Any] = []
+                append, extend = flat.append, flat.extend
+                for out in group:
+                    append(out[2])
+                    if out[4] is None:
+                        append(len(out[3]))
+                        extend(out[3])
+                    else:
+                        append(-1 - len(out[3]))
+                        extend(out[3])
+                        append(out[4])
+                data = codec.dump(flat, "call batch")
         except errors.MarshalError as exc:
             if len(group) == 1:
                 var._reject(exc)
@@ -644,7 +658,7 @@ class Site(ProxyHost):
                     items = self._lenient_decoder.decode(batch.calls)
                 except errors.NetobjError as exc:
                     failure = exc
-            if failure is None and not (type(items) is list and len(items) == count):
+            if failure is None and type(items) is not list:
                 failure = errors.ProtocolError("malformed call batch")
         if failure is not None or export is None:
             self._send_outcomes(link, [(first_id + k, False, False, failure)
@@ -655,30 +669,41 @@ class Site(ProxyHost):
         refused: list[Outcome] = []
         run: list[_Call] = []
         call_id = first_id - 1
-        for item in items:
+        pos, end = 0, len(items)
+        malformed = errors.ProtocolError("malformed call batch")
+        while pos < end and call_id < first_id + count - 1:
             call_id += 1
-            if not (type(item) is list and len(item) == 2 and type(item[0]) is str):
-                refused.append((call_id, False, False, errors.ProtocolError("malformed call")))
-                continue
-            method, a = item
+            method = items[pos]
+            n = items[pos + 1] if pos + 1 < end else None
+            if type(method) is not str or type(n) is not int:
+                break
+            kwargs: dict[str, Any] = {}
+            if n >= 0:
+                args = items[pos + 2:pos + 2 + n]
+                pos += 2 + n
+            else:
+                n = -1 - n
+                args = items[pos + 2:pos + 2 + n]
+                kw = items[pos + 2 + n] if pos + 2 + n < end else None
+                pos += 3 + n
+                if type(kw) is not dict:
+                    break
+                kwargs = kw
+            if len(args) != n:
+                break
             resolved = methods.get(method)
             if resolved is None:
                 resolved = methods[method] = self._resolve_method(export, method)
             if isinstance(resolved, BaseException):
                 refused.append((call_id, False, False, resolved))
                 continue
-            split = self._split_args(a)
-            if split is None:
-                refused.append((call_id, False, False,
-                                errors.ProtocolError("malformed call arguments")))
-                continue
             if lenient:
-                bad = codec.find_unresolved(a)
+                bad = codec.find_unresolved(args) or codec.find_unresolved(kwargs)
                 if bad is not None:
                     refused.append((call_id, False, False, bad))
                     continue
             fn, is_async = resolved
-            call = (call_id, method, fn, split[0], split[1], False)
+            call = (call_id, method, fn, args, kwargs, False)
             if is_async:
                 if run:
                     self._schedule(export, _Invocation(link, run), False)
@@ -686,8 +711,12 @@ class Site(ProxyHost):
                 self._schedule(export, _Invocation(link, [call]), True)
             else:
                 run.append(call)
+        else:
+            call_id += 1  # every call parsed (or all ids used)
         if run:
             self._schedule(export, _Invocation(link, run), False)
+        # calls the batch announced but did not carry well-formed
+        refused.extend((k, False, False, malformed) for k in range(call_id, first_id + count))
         if refused:
             self._send_outcomes(link, refused)
 
@@ -767,7 +796,7 @@ class Site(ProxyHost):
         """Reply to finished calls: one Reply, or ReplyBatches (split to fit the size limit)."""
         scalars = codec.SCALARS
         hook = self._ref_hook
-        items: list[list[Any]] = []
+        items: list[Any] = []  # flat: call_id, ok, value, call_id, ok, value, ...
         for call_id, oneway, ok, value in outcomes:
             if oneway:
                 if not ok:
@@ -784,23 +813,24 @@ class Site(ProxyHost):
                 if not isinstance(value, Exception):
                     value = errors.RemoteError(type(value).__name__, str(value))
                 value = codec.encode_exception_tag(value)
-            items.append([call_id, ok, value])
+            items += (call_id, ok, value)
         if items:
             self._flush_before(link)
             self._send_items(link, items)
 
-    def _send_items(self, link: Link, items: list[list[Any]]) -> None:
+    def _send_items(self, link: Link, items: list[Any]) -> None:
+        """Send a flat outcome list [call_id, ok, value, ...] as one Reply or ReplyBatch."""
         try:
-            if len(items) == 1:
-                data = codec.dump(items[0][2], "result")
+            if len(items) == 3:
+                data = codec.dump(items[2], "result")
             else:
                 data = codec.dump(items, "reply batch")
         except errors.MarshalError as exc:
-            if len(items) == 1:
-                items[0][1:] = [False, codec.encode_exception_tag(exc)]
-                data = codec.dump(items[0][2])
+            if len(items) == 3:
+                items[1:] = [False, codec.encode_exception_tag(exc)]
+                data = codec.dump(items[2])
             else:
-                half = len(items) // 2
+                half = len(items) // 6 * 3
                 self._send_items(link, items[:half])
                 self._send_items(link, items[half:])
                 return
@@ -808,8 +838,8 @@ class Site(ProxyHost):
             seq = link.next_seq()
         except errors.EntityFailure:
             return
-        if len(items) == 1:
-            call_id, ok, _ = items[0]
+        if len(items) == 3:
+            call_id, ok = items[0], items[1]
             envelope = (frames.reply_value if ok else frames.reply_error)(seq, call_id, data)
             self.messages_sent["reply"] += 1
         else:
@@ -850,11 +880,13 @@ class Site(ProxyHost):
             log.warning("dropping malformed reply batch from %s", link.peer_address)
             return
         on_reply = caller.on_reply
-        for item in items:
-            if not (type(item) is list and len(item) == 3 and type(item[0]) is int):
+        if len(items) % 3:
+            log.warning("malformed reply batch from %s", link.peer_address)
+        for k in range(0, len(items) - 2, 3):
+            call_id, ok, value = items[k], items[k + 1], items[k + 2]
+            if type(call_id) is not int:
                 log.warning("ignoring malformed outcome from %s", link.peer_address)
                 continue
-            call_id, ok, value = item
             var = on_reply(call_id)
             if var is None:
                 continue

@@ -133,33 +133,38 @@ def encode(value: object, ref_hook: RefHook | None = None, *, root: str = "") ->
 
 
 def args_to_wire(args: tuple[object, ...], kwargs: dict[str, object],
-                 ref_hook: RefHook | None = None) -> list[object]:
-    """Call arguments as a wire tree ``[args]`` or ``[args, kwargs]``; paths read ``args[i]``.
+                 ref_hook: RefHook | None = None) -> tuple[list[object], dict[str, object] | None]:
+    """Call arguments in wire form, ``(args, kwargs or None)``; paths read ``args[i]``.
 
     Raises MarshalError at once, in the caller's thread, for what cannot travel.
     """
-    scalars = _SCALARS
+    scalars = SCALARS
     for a in args:
         if type(a) not in scalars:
             break
     else:
         if not kwargs:
-            return [list(args)]
+            return list(args), None
     seen: set[int] = set()
     wire_args = [
         a if type(a) in scalars else _to_wire(a, ref_hook, [f"args[{i}]"], seen)
         for i, a in enumerate(args)
     ]
     if not kwargs:
-        return [wire_args]
-    return [wire_args, {
+        return wire_args, None
+    return wire_args, {
         k: _to_wire(v, ref_hook, [f"kwargs[{k!r}]"], seen) for k, v in kwargs.items()
-    }]
+    }
+
+
+def call_args_tree(args: list[object], kwargs: dict[str, object] | None) -> list[object]:
+    """What ``Call.args`` carries: ``[args]`` or ``[args, kwargs]``."""
+    return [args] if kwargs is None else [args, kwargs]
 
 
 def encode_args(args: tuple[object, ...], kwargs: dict[str, object],
                 ref_hook: RefHook | None = None) -> bytes:
-    return dump(args_to_wire(args, kwargs, ref_hook), "arguments")
+    return dump(call_args_tree(*args_to_wire(args, kwargs, ref_hook)), "arguments")
 
 
 def value_to_wire(value: object, ref_hook: RefHook | None = None, root: str = "") -> object:
