@@ -30,19 +30,34 @@ class ProxyHost:
         raise NotImplementedError
 
 
+#: Most distinct method names a proxy keeps ready-made RemoteMethods for.
+MAX_CACHED_METHODS = 64
+
+
 class Proxy:
-    __slots__ = ("__weakref__", "_netobj_ref", "_netobj_site")
+    __slots__ = ("__weakref__", "_netobj_methods", "_netobj_ref", "_netobj_site")
 
     def __init__(self, site: ProxyHost, ref: Ref) -> None:
         object.__setattr__(self, "_netobj_site", site)
         object.__setattr__(self, "_netobj_ref", ref)
+        object.__setattr__(self, "_netobj_methods", {})
 
-    def __getattr__(self, name: str) -> RemoteMethod:
-        if name.startswith("_"):
+    def __getattribute__(self, name: str) -> Any:
+        # Every public name is a remote method. Overriding __getattribute__ (not __getattr__)
+        # spares the failed ordinary lookup, which costs more than the rest of a call.
+        if name[0] == "_":
+            if name.startswith("_netobj_") or (name.startswith("__") and name.endswith("__")):
+                return object.__getattribute__(self, name)
             raise AttributeError(
                 f"{name!r}: names starting with '_' are not forwarded to remote objects"
             )
-        return RemoteMethod(self, name)
+        methods: dict[str, RemoteMethod] = object.__getattribute__(self, "_netobj_methods")
+        method = methods.get(name)
+        if method is None:
+            method = RemoteMethod(self, name)
+            if len(methods) < MAX_CACHED_METHODS:
+                methods[name] = method
+        return method
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("proxies have no settable attributes; call a method instead")
@@ -56,24 +71,20 @@ class Proxy:
 
 
 class RemoteMethod:
-    __slots__ = ("_name", "_proxy")
+    __slots__ = ("_invoke", "_name", "_proxy", "_ref")
 
     def __init__(self, proxy: Proxy, name: str) -> None:
         self._proxy = proxy
         self._name = name
+        self._ref: Ref = object.__getattribute__(proxy, "_netobj_ref")
+        self._invoke = object.__getattribute__(proxy, "_netobj_site")._invoke
 
     def __call__(self, *args: Any, **kwargs: Any) -> Var[Any]:
-        proxy = self._proxy
-        site: ProxyHost = object.__getattribute__(proxy, "_netobj_site")
-        ref: Ref = object.__getattribute__(proxy, "_netobj_ref")
-        return site._invoke(ref, self._name, args, kwargs, False)
+        return self._invoke(self._ref, self._name, args, kwargs, False)  # type: ignore[no-any-return]
 
     def oneway(self, *args: Any, **kwargs: Any) -> None:
         """Send the call without asking for a reply (nothing comes back, not even errors)."""
-        proxy = self._proxy
-        site: ProxyHost = object.__getattribute__(proxy, "_netobj_site")
-        ref: Ref = object.__getattribute__(proxy, "_netobj_ref")
-        site._invoke(ref, self._name, args, kwargs, True)
+        self._invoke(self._ref, self._name, args, kwargs, True)
 
     def __repr__(self) -> str:
         return f"<RemoteMethod {self._name} of {self._proxy!r}>"

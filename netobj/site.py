@@ -43,6 +43,7 @@ from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
 
 log = logging.getLogger("netobj.site")
+_get_ident = threading.get_ident
 
 #: Key of the built-in site service (too short to collide with a 22-character entity key).
 SERVICE_KEY: Final = "site"
@@ -405,9 +406,22 @@ class Site(ProxyHost):
         loop = self._loop
         if loop is None or self._closed:
             loop = self._check_running()
-        wire_args, wire_kwargs = codec.args_to_wire(args, kwargs, self._ref_hook)
         var: Var[Any] = Var()
-        if threading.get_ident() == self._loop_thread:
+        if not kwargs and not oneway and _get_ident() == self._loop_thread:
+            # Fast path: data arguments, on the loop, the link up with a batch forming.
+            scalars = codec.SCALARS
+            for a in args:
+                if type(a) not in scalars:
+                    break
+            else:
+                link = self._links.get(ref.site_id)
+                if link is not None and link.state is not FaultState.PERM_FAIL:
+                    box = self._outbox.get(link.peer_id)
+                    if box:
+                        box.append((var, ref.key, method, list(args), None, False))
+                        return var
+        wire_args, wire_kwargs = codec.args_to_wire(args, kwargs, self._ref_hook)
+        if _get_ident() == self._loop_thread:
             self._send_call(var, ref, method, wire_args, wire_kwargs, oneway)
         else:
             loop.call_soon_threadsafe(self._send_call, var, ref, method, wire_args, wire_kwargs,
@@ -879,15 +893,11 @@ class Site(ProxyHost):
         if type(items) is not list:
             log.warning("dropping malformed reply batch from %s", link.peer_address)
             return
-        on_reply = caller.on_reply
-        if len(items) % 3:
-            log.warning("malformed reply batch from %s", link.peer_address)
-        for k in range(0, len(items) - 2, 3):
-            call_id, ok, value = items[k], items[k + 1], items[k + 2]
-            if type(call_id) is not int:
-                log.warning("ignoring malformed outcome from %s", link.peer_address)
-                continue
-            var = on_reply(call_id)
+        if len(items) % 3 or not all(type(i) is int for i in items[::3]):
+            log.warning("dropping malformed reply batch from %s", link.peer_address)
+            return
+        tokens = caller.on_replies(items[::3])
+        for var, ok, value in zip(tokens, items[1::3], items[2::3], strict=True):
             if var is None:
                 continue
             if lenient:

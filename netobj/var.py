@@ -41,13 +41,13 @@ DoneCallback = Callable[["Var[Any]"], None]
 class Var(Generic[T]):
     """A single-assignment dataflow variable."""
 
-    __slots__ = ("__weakref__", "_callbacks", "_event", "_state", "_value")
+    __slots__ = ("__weakref__", "_state", "_value", "_waiters")
 
+    # _value is set when the Var is determined (never read before); _waiters holds the
+    # callbacks, and a threading.Event (as its ``set`` method) for wait() in threads.
     def __init__(self) -> None:
         self._state = _UNBOUND
-        self._value: Any = None
-        self._callbacks: list[DoneCallback] | None = None
-        self._event: threading.Event | None = None
+        self._waiters: list[DoneCallback] | None = None
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -95,10 +95,7 @@ class Var(Generic[T]):
                 return False
             self._state = state
             self._value = value
-            callbacks, self._callbacks = self._callbacks, None
-            event = self._event
-        if event is not None:
-            event.set()
+            callbacks, self._waiters = self._waiters, None
         if callbacks:
             for cb in callbacks:
                 cb(self)
@@ -125,7 +122,17 @@ class Var(Generic[T]):
 
     # runtime side: settle if still unbound, report whether it happened (never raises)
     def _resolve(self, value: Any) -> bool:
-        return self._settle(_BOUND, value)
+        # _settle(_BOUND, value), inlined: this runs once per remote call
+        with _lock:
+            if self._state != _UNBOUND:
+                return False
+            self._state = _BOUND
+            self._value = value
+            callbacks, self._waiters = self._waiters, None
+        if callbacks:
+            for cb in callbacks:
+                cb(self)
+        return True
 
     def _reject(self, exc: BaseException) -> bool:
         return self._settle(_FAILED, exc)
@@ -136,17 +143,17 @@ class Var(Generic[T]):
         """Call ``fn(var)`` once the Var is determined (at once if it already is)."""
         with _lock:
             if self._state == _UNBOUND:
-                if self._callbacks is None:
-                    self._callbacks = [fn]
+                if self._waiters is None:
+                    self._waiters = [fn]
                 else:
-                    self._callbacks.append(fn)
+                    self._waiters.append(fn)
                 return
         fn(self)
 
     def remove_done_callback(self, fn: DoneCallback) -> None:
         with _lock:
-            if self._callbacks and fn in self._callbacks:
-                self._callbacks.remove(fn)
+            if self._waiters and fn in self._waiters:
+                self._waiters.remove(fn)
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state == _UNBOUND:
@@ -181,13 +188,23 @@ class Var(Generic[T]):
                     "Var.wait() was called on a thread that runs an event loop; it would "
                     "block the loop that has to bind the Var. Use 'await var' there."
                 )
-            with _lock:
-                if self._state == _UNBOUND and self._event is None:
-                    self._event = threading.Event()
-                event = self._event
-            if event is not None and not event.wait(timeout):
+            event = threading.Event()
+            wake = _EventWaker(event)
+            self.add_done_callback(wake)
+            if not event.wait(timeout):
+                self.remove_done_callback(wake)
                 raise TimeoutError(f"Var still unbound after {timeout} s")
         return self.result()
+
+
+class _EventWaker:
+    __slots__ = ("event",)
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, var: Var[Any]) -> None:
+        self.event.set()
 
 
 def _set_if_pending(fut: asyncio.Future[None]) -> None:

@@ -91,4 +91,4 @@ async def test_cancelled_await_leaves_no_callback() -> None:
     v: netobj.Var[int] = netobj.Var()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(v, 0.01)
-    assert not v._callbacks
+    assert not v._waiters

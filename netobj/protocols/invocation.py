@@ -72,6 +72,11 @@ class Caller(Generic[T]):
         self.next_id = first + len(tokens)
         return first
 
+    def on_replies(self, call_ids: list[int]) -> list[T | None]:
+        """:meth:`on_reply` for several ids at once."""
+        pop = self.pending.pop
+        return [pop(call_id, None) for call_id in call_ids]
+
     def on_reply(self, call_id: int) -> T | None:
         """The token waiting for ``call_id`` (now settled by the caller), or None if unknown."""
         return self.pending.pop(call_id, None)
