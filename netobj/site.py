@@ -51,7 +51,7 @@ PROTOCOLS: Final = {"stationary": StationaryHome, "active": ActiveHome}
 DEFAULT_MAX_WORKERS: Final = 32
 #: Most calls (outcomes) in one CallBatch (ReplyBatch); a batch is also split when its
 #: encoding would pass codec.MAX_VALUE_BYTES.
-MAX_BATCH_ITEMS: Final = 1024
+MAX_BATCH_ITEMS: Final = 256
 
 
 def _new_id(entropy: Callable[[int], bytes]) -> str:
@@ -453,13 +453,17 @@ class Site(ProxyHost):
             self._loop.call_soon(self._flush_calls, link)
         box.append((var, ref.key, method, args, kwargs, oneway))
 
-    def _flush_calls(self, link: Link) -> None:
-        """Send the queued calls in order: consecutive calls to one entity as one CallBatch."""
+    def _flush_calls(self, link: Link, everything: bool = False) -> None:
+        """Send queued calls in order: consecutive calls to one entity as one CallBatch.
+
+        One batch per loop iteration (unless ``everything``): the writer can put the first
+        batch on the wire, and the callee start on it, while later ones are still encoded.
+        """
         box = self._outbox.get(link.peer_id)
         if not box:
             return
-        self._outbox[link.peer_id] = []
-        i, n = 0, len(box)
+        n = len(box)
+        i = 0
         while i < n:
             key, oneway = box[i][1], box[i][5]
             j = i + 1
@@ -468,6 +472,12 @@ class Site(ProxyHost):
                     j += 1
             self._send_group(link, box[i:j])
             i = j
+            if not everything and i < n:
+                del box[:i]
+                assert self._loop is not None
+                self._loop.call_soon(self._flush_calls, link)
+                return
+        box.clear()
 
     def _send_group(self, link: Link, group: list[_Outgoing]) -> None:
         caller = self._callers[link.peer_id]
@@ -516,7 +526,7 @@ class Site(ProxyHost):
     def _flush_before(self, link: Link) -> None:
         """Keep per-link FIFO: queued calls go before any other message on the link."""
         if self._outbox.get(link.peer_id):
-            self._flush_calls(link)
+            self._flush_calls(link, everything=True)
 
     def _link_for(self, site_id: str, address: str) -> Link:
         link = self._links.get(site_id)
