@@ -27,7 +27,7 @@ import threading
 import weakref
 from base64 import urlsafe_b64encode
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -65,7 +65,7 @@ _Call = tuple[int, str, Callable[..., Any], list[Any], dict[str, Any], bool]
 Outcome = tuple[int, bool, bool, Any]
 #: A call waiting in the outbox: (result var, key, method, args, kwargs or None, oneway),
 #: the arguments already in wire form.
-_Outgoing = tuple[Var[Any], str, str, list[Any], dict[str, Any] | None, bool]
+_Outgoing = tuple[Var[Any], str, str, Sequence[Any], dict[str, Any] | None, bool]
 
 
 @dataclass(slots=True)
@@ -418,7 +418,7 @@ class Site(ProxyHost):
                 if link is not None and link.state is not FaultState.PERM_FAIL:
                     box = self._outbox.get(link.peer_id)
                     if box:
-                        box.append((var, ref.key, method, list(args), None, False))
+                        box.append((var, ref.key, method, args, None, False))
                         return var
         wire_args, wire_kwargs = codec.args_to_wire(args, kwargs, self._ref_hook)
         if _get_ident() == self._loop_thread:
@@ -431,7 +431,7 @@ class Site(ProxyHost):
         return var
 
     def _send_call(
-        self, var: Var[Any], ref: codec.Ref, method: str, args: list[Any],
+        self, var: Var[Any], ref: codec.Ref, method: str, args: Sequence[Any],
         kwargs: dict[str, Any] | None, oneway: bool,
     ) -> None:
         """Queue a call; calls queued in one loop iteration leave together (_flush_calls)."""
@@ -486,6 +486,15 @@ class Site(ProxyHost):
             if len(group) == 1:
                 data = codec.dump(codec.call_args_tree(args, kwargs), "arguments")
             else:
+                arity = len(args)
+                for out in group:
+                    if out[2] != method or out[4] is not None or len(out[3]) != arity:
+                        arity = -1
+                        break
+                if arity >= 0:  # uniform: one method, same arity, no kwargs
+                    data = codec.dump([a for out in group for a in out[3]], "call batch")
+                    self._send_batch(link, group, data, method, arity)
+                    return
                 flat: list[Any] = []
                 append, extend = flat.append, flat.extend
                 for out in group:
@@ -506,22 +515,31 @@ class Site(ProxyHost):
                 self._send_group(link, group[:half])
                 self._send_group(link, group[half:])
             return
+        if len(group) > 1:
+            self._send_batch(link, group, data, "", 0)
+            return
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure as exc:
+            var._reject(exc)
+            return
+        sc = caller.call(None if oneway else var, key, method, data, oneway)
+        link.send_sequenced(seq, frames.call(seq, sc.call_id, key, method, data, oneway))
+        self.messages_sent["call"] += 1
+
+    def _send_batch(self, link: Link, group: list[_Outgoing], data: bytes, method: str,
+                    arity: int) -> None:
         try:
             seq = link.next_seq()
         except errors.EntityFailure as exc:
             for out in group:
                 out[0]._reject(exc)
             return
-        if len(group) == 1:
-            sc = caller.call(None if oneway else var, key, method, data, oneway)
-            envelope = frames.call(seq, sc.call_id, key, method, data, oneway)
-            self.messages_sent["call"] += 1
-        else:
-            first_id = caller.call_many([out[0] for out in group])
-            envelope = frames.call_batch(seq, key, first_id, data, len(group))
-            self.messages_sent["call_batch"] += 1
-            self.calls_batched += len(group)
-        link.send_sequenced(seq, envelope)
+        first_id = self._callers[link.peer_id].call_many([out[0] for out in group])
+        link.send_sequenced(
+            seq, frames.call_batch(seq, group[0][1], first_id, data, len(group), method, arity))
+        self.messages_sent["call_batch"] += 1
+        self.calls_batched += len(group)
 
     def _flush_before(self, link: Link) -> None:
         """Keep per-link FIFO: queued calls go before any other message on the link."""
@@ -673,6 +691,8 @@ class Site(ProxyHost):
         if export is None:
             failure = errors.UnknownEntityError(
                 "no entity with that key at this site (unknown, revoked or collected)")
+        elif batch.method and not batch.calls:
+            items = []  # uniform calls without arguments
         else:
             try:
                 items = self._decoder.decode(batch.calls)
@@ -684,6 +704,9 @@ class Site(ProxyHost):
                     failure = exc
             if failure is None and type(items) is not list:
                 failure = errors.ProtocolError("malformed call batch")
+        if failure is None and export is not None and batch.method:
+            self._on_uniform_batch(link, export, batch, items, lenient)  # type: ignore[arg-type]
+            return
         if failure is not None or export is None:
             self._send_outcomes(link, [(first_id + k, False, False, failure)
                                        for k in range(count)])
@@ -743,6 +766,41 @@ class Site(ProxyHost):
         refused.extend((k, False, False, malformed) for k in range(call_id, first_id + count))
         if refused:
             self._send_outcomes(link, refused)
+
+    def _on_uniform_batch(self, link: Link, export: _Export, batch: pb.CallBatch,
+                          items: list[Any], lenient: bool) -> None:
+        """``count`` calls of ``method``, each with ``arity`` positional arguments."""
+        first_id, count, method, arity = (batch.first_call_id, batch.count, batch.method,
+                                          batch.arity)
+        resolved = self._resolve_method(export, method)
+        if len(items) != count * arity:
+            resolved = errors.ProtocolError("malformed uniform call batch")
+        if isinstance(resolved, BaseException):
+            self._send_outcomes(link, [(first_id + k, False, False, resolved)
+                                       for k in range(count)])
+            return
+        fn, is_async = resolved
+        calls: list[_Call] = [
+            (first_id + k, method, fn, items[k * arity:(k + 1) * arity], {}, False)
+            for k in range(count)
+        ]
+        if lenient:
+            refused: list[Outcome] = []
+            good: list[_Call] = []
+            for call in calls:
+                bad = codec.find_unresolved(call[3])
+                if bad is None:
+                    good.append(call)
+                else:
+                    refused.append((call[0], False, False, bad))
+            calls = good
+            if refused:
+                self._send_outcomes(link, refused)
+        if is_async:
+            for call in calls:
+                self._schedule(export, _Invocation(link, [call]), True)
+        elif calls:
+            self._schedule(export, _Invocation(link, calls), False)
 
     def _schedule(self, export: _Export, inv: _Invocation, is_async: bool) -> None:
         try:
@@ -819,6 +877,8 @@ class Site(ProxyHost):
     def _send_outcomes(self, link: Link, outcomes: list[Outcome]) -> None:
         """Reply to finished calls: one Reply, or ReplyBatches (split to fit the size limit)."""
         scalars = codec.SCALARS
+        if len(outcomes) > 1 and self._send_uniform_outcomes(link, outcomes):
+            return
         hook = self._ref_hook
         items: list[Any] = []  # flat: call_id, ok, value, call_id, ok, value, ...
         for call_id, oneway, ok, value in outcomes:
@@ -841,6 +901,30 @@ class Site(ProxyHost):
         if items:
             self._flush_before(link)
             self._send_items(link, items)
+
+    def _send_uniform_outcomes(self, link: Link, outcomes: list[Outcome]) -> bool:
+        """Consecutive ids that all returned data: one ReplyBatch of bare values."""
+        first = outcomes[0][0]
+        scalars = codec.SCALARS
+        values = []
+        expected = first
+        for call_id, oneway, ok, value in outcomes:
+            if call_id != expected or oneway or not ok or type(value) not in scalars:
+                return False
+            values.append(value)
+            expected += 1
+        try:
+            data = codec.dump(values, "reply batch")
+        except errors.MarshalError:
+            return False  # too big as one: the general path splits it
+        self._flush_before(link)
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure:
+            return True
+        link.send_sequenced(seq, frames.reply_batch(seq, b"", first, data))
+        self.messages_sent["reply_batch"] += 1
+        return True
 
     def _send_items(self, link: Link, items: list[Any]) -> None:
         """Send a flat outcome list [call_id, ok, value, ...] as one Reply or ReplyBatch."""
@@ -889,19 +973,33 @@ class Site(ProxyHost):
         caller = self._callers.get(link.peer_id)
         if caller is None:
             return
+        uniform = not batch.outcomes
         lenient = False
         try:
-            items = self._decoder.decode(batch.outcomes)
+            items = self._decoder.decode(batch.values if uniform else batch.outcomes)
         except errors.NetobjError:
             lenient = True  # isolate the outcomes that do not decode
             try:
-                items = self._lenient_decoder.decode(batch.outcomes)
+                items = self._lenient_decoder.decode(
+                    batch.values if uniform else batch.outcomes)
             except errors.NetobjError as exc:
                 log.warning("dropping malformed reply batch from %s: %s",
                             link.peer_address, exc)
                 return
         if type(items) is not list:
             log.warning("dropping malformed reply batch from %s", link.peer_address)
+            return
+        if uniform:
+            first = batch.first_call_id
+            tokens = caller.on_replies(list(range(first, first + len(items))))
+            for var, value in zip(tokens, items, strict=True):
+                if var is not None:
+                    if lenient:
+                        bad = codec.find_unresolved(value)
+                        if bad is not None:
+                            var._reject(bad)
+                            continue
+                    var._resolve(value)
             return
         if len(items) % 3 or not all(type(i) is int for i in items[::3]):
             log.warning("dropping malformed reply batch from %s", link.peer_address)

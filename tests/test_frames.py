@@ -36,14 +36,16 @@ def test_reply(seq: int, call_id: int, payload: bytes, ok: bool) -> None:
     assert parsed.reply.WhichOneof("outcome") == ("value" if ok else "error")
 
 
-@given(u64, st.text(), u64, st.binary(), st.binary(), st.integers(0, 2**32 - 1))
+@given(u64, st.text(), u64, st.binary(), st.binary(), st.integers(0, 2**32 - 1), st.text(),
+       st.integers(0, 2**32 - 1))
 def test_batches(seq: int, key: str, first: int, calls: bytes, outcomes: bytes,
-                 count: int) -> None:
-    assert frames.call_batch(seq, key, first, calls, count) == _pb(pb.Envelope(
+                 count: int, method: str, arity: int) -> None:
+    assert frames.call_batch(seq, key, first, calls, count, method, arity) == _pb(pb.Envelope(
         seq=seq, call_batch=pb.CallBatch(key=key, first_call_id=first, calls=calls,
-                                         count=count)))
-    assert frames.reply_batch(seq, outcomes) == _pb(pb.Envelope(
-        seq=seq, reply_batch=pb.ReplyBatch(outcomes=outcomes)))
+                                         count=count, method=method, arity=arity)))
+    assert frames.reply_batch(seq, outcomes, first, calls) == _pb(pb.Envelope(
+        seq=seq, reply_batch=pb.ReplyBatch(outcomes=outcomes, first_call_id=first,
+                                           values=calls)))
 
 
 @given(st.lists(st.binary(), max_size=5), u64)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import builtins
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -157,7 +157,7 @@ def args_to_wire(args: tuple[object, ...], kwargs: dict[str, object],
     }
 
 
-def call_args_tree(args: list[object], kwargs: dict[str, object] | None) -> list[object]:
+def call_args_tree(args: Sequence[object], kwargs: dict[str, object] | None) -> list[object]:
     """What ``Call.args`` carries: ``[args]`` or ``[args, kwargs]``."""
     return [args] if kwargs is None else [args, kwargs]
 

@@ -109,16 +109,23 @@ def reply_error(seq: int, call_id: int, error: bytes) -> bytes:
     return _seq(seq) + _ld(b"\x2a", body)
 
 
-def call_batch(seq: int, key: str, first_call_id: int, calls: bytes, count: int) -> bytes:
+def call_batch(seq: int, key: str, first_call_id: int, calls: bytes, count: int,
+               method: str = "", arity: int = 0) -> bytes:
     body = (
         (_ld(b"\x0a", key.encode()) if key else b"")
         + (b"\x10" + _varint(first_call_id) if first_call_id else b"")
         + (_ld(b"\x1a", calls) if calls else b"")
         + (b"\x20" + _varint(count) if count else b"")
+        + (_ld(b"\x2a", method.encode()) if method else b"")
+        + (b"\x30" + _varint(arity) if arity else b"")
     )
     return _seq(seq) + _ld(b"\x3a", body)
 
 
-def reply_batch(seq: int, outcomes: bytes) -> bytes:
-    body = _ld(b"\x0a", outcomes) if outcomes else b""
+def reply_batch(seq: int, outcomes: bytes, first_call_id: int = 0, values: bytes = b"") -> bytes:
+    body = (
+        (_ld(b"\x0a", outcomes) if outcomes else b"")
+        + (b"\x10" + _varint(first_call_id) if first_call_id else b"")
+        + (_ld(b"\x1a", values) if values else b"")
+    )
     return _seq(seq) + _ld(b"\x42", body)

@@ -83,22 +83,30 @@ class Reply(_message.Message):
     def __init__(self, call_id: _Optional[int] = ..., value: _Optional[bytes] = ..., error: _Optional[bytes] = ...) -> None: ...
 
 class CallBatch(_message.Message):
-    __slots__ = ("key", "first_call_id", "calls", "count")
+    __slots__ = ("key", "first_call_id", "calls", "count", "method", "arity")
     KEY_FIELD_NUMBER: _ClassVar[int]
     FIRST_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ARITY_FIELD_NUMBER: _ClassVar[int]
     key: str
     first_call_id: int
     calls: bytes
     count: int
-    def __init__(self, key: _Optional[str] = ..., first_call_id: _Optional[int] = ..., calls: _Optional[bytes] = ..., count: _Optional[int] = ...) -> None: ...
+    method: str
+    arity: int
+    def __init__(self, key: _Optional[str] = ..., first_call_id: _Optional[int] = ..., calls: _Optional[bytes] = ..., count: _Optional[int] = ..., method: _Optional[str] = ..., arity: _Optional[int] = ...) -> None: ...
 
 class ReplyBatch(_message.Message):
-    __slots__ = ("outcomes",)
+    __slots__ = ("outcomes", "first_call_id", "values")
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
     outcomes: bytes
-    def __init__(self, outcomes: _Optional[bytes] = ...) -> None: ...
+    first_call_id: int
+    values: bytes
+    def __init__(self, outcomes: _Optional[bytes] = ..., first_call_id: _Optional[int] = ..., values: _Optional[bytes] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason", "permanent")
