@@ -38,7 +38,7 @@ from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
 from netobj.proxy import Proxy, ProxyHost, proxy_ref
 from netobj.ticket import format_ticket, parse_ticket
 from netobj.transport.base import Connection, ConnectionLost, Transport
-from netobj.var import Var
+from netobj.var import Var, resolve_many
 from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
 
@@ -51,7 +51,10 @@ PROTOCOLS: Final = {"stationary": StationaryHome, "active": ActiveHome}
 DEFAULT_MAX_WORKERS: Final = 32
 #: Most calls (outcomes) in one CallBatch (ReplyBatch); a batch is also split when its
 #: encoding would pass codec.MAX_VALUE_BYTES.
-MAX_BATCH_ITEMS: Final = 256
+MAX_BATCH_ITEMS: Final = 1024
+#: The first batch of a burst is small, so the callee can start on it at once; each next
+#: one doubles, up to MAX_BATCH_ITEMS, so that a long burst costs few frames.
+FIRST_BATCH_ITEMS: Final = 64
 
 
 def _new_id(entropy: Callable[[int], bytes]) -> str:
@@ -453,7 +456,8 @@ class Site(ProxyHost):
             self._loop.call_soon(self._flush_calls, link)
         box.append((var, ref.key, method, args, kwargs, oneway))
 
-    def _flush_calls(self, link: Link, everything: bool = False) -> None:
+    def _flush_calls(self, link: Link, everything: bool = False,
+                     limit: int = FIRST_BATCH_ITEMS) -> None:
         """Send queued calls in order: consecutive calls to one entity as one CallBatch.
 
         One batch per loop iteration (unless ``everything``): the writer can put the first
@@ -462,20 +466,23 @@ class Site(ProxyHost):
         box = self._outbox.get(link.peer_id)
         if not box:
             return
+        if everything:
+            limit = MAX_BATCH_ITEMS
         n = len(box)
         i = 0
         while i < n:
             key, oneway = box[i][1], box[i][5]
             j = i + 1
             if not oneway:
-                while j < n and j - i < MAX_BATCH_ITEMS and box[j][1] == key and not box[j][5]:
+                while j < n and j - i < limit and box[j][1] == key and not box[j][5]:
                     j += 1
             self._send_group(link, box[i:j])
             i = j
             if not everything and i < n:
                 del box[:i]
                 assert self._loop is not None
-                self._loop.call_soon(self._flush_calls, link)
+                self._loop.call_soon(self._flush_calls, link, False,
+                                     min(2 * limit, MAX_BATCH_ITEMS))
                 return
         box.clear()
 
@@ -992,14 +999,12 @@ class Site(ProxyHost):
         if uniform:
             first = batch.first_call_id
             tokens = caller.on_replies(list(range(first, first + len(items))))
-            for var, value in zip(tokens, items, strict=True):
-                if var is not None:
-                    if lenient:
-                        bad = codec.find_unresolved(value)
-                        if bad is not None:
-                            var._reject(bad)
-                            continue
-                    var._resolve(value)
+            if lenient:
+                for var, value in zip(tokens, items, strict=True):
+                    bad = codec.find_unresolved(value)
+                    if var is not None and bad is not None:
+                        var._reject(bad)
+            resolve_many(zip(tokens, items, strict=True))  # type: ignore[arg-type]
             return
         if len(items) % 3 or not all(type(i) is int for i in items[::3]):
             log.warning("dropping malformed reply batch from %s", link.peer_address)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, Generic, TypeVar
 
 from netobj.errors import DeadlockError, UnificationError
@@ -195,6 +195,24 @@ class Var(Generic[T]):
                 self.remove_done_callback(wake)
                 raise TimeoutError(f"Var still unbound after {timeout} s")
         return self.result()
+
+
+def resolve_many(pairs: Iterable[tuple[Var[Any], Any]]) -> None:
+    """Bind each still-unbound Var of ``(var, value)`` pairs; one lock for all (runtime use)."""
+    woken: list[tuple[Var[Any], list[DoneCallback]]] = []
+    with _lock:
+        for var, value in pairs:
+            if var is None or var._state != _UNBOUND:
+                continue
+            var._state = _BOUND
+            var._value = value
+            waiters = var._waiters
+            if waiters:
+                var._waiters = None
+                woken.append((var, waiters))
+    for var, waiters in woken:
+        for cb in waiters:
+            cb(var)
 
 
 class _EventWaker:
