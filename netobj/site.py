@@ -178,6 +178,9 @@ class Site(ProxyHost):
         self._done_lock = threading.Lock()
         self._done: deque[tuple[_Export, _Invocation, list[Outcome]]] = deque()
         self._outbox: dict[str, list[_Outgoing]] = {}
+        # The same lists, by peer site id, while their link may still send: _invoke's fast
+        # path appends to a non-empty one (its flush is already scheduled).
+        self._forming: dict[str, list[_Outgoing]] = {}
         self._done_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -224,6 +227,7 @@ class Site(ProxyHost):
             for out in box:
                 out[0]._reject(errors.SiteClosedError("the local site was closed"))
         self._outbox.clear()
+        self._forming.clear()
         for caller in self._callers.values():
             for c in caller.on_perm_fail(str(closing)):
                 c.token._reject(errors.SiteClosedError("the local site was closed"))
@@ -406,23 +410,21 @@ class Site(ProxyHost):
         self, ref: codec.Ref, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
         oneway: bool,
     ) -> Var[Any]:
+        var: Var[Any] = Var()
+        if not kwargs and not oneway and _get_ident() == self._loop_thread:
+            # Fast path: data arguments, on the loop, a batch already forming for that site.
+            box = self._forming.get(ref.site_id)
+            if box:
+                scalars = codec.SCALARS
+                for a in args:
+                    if type(a) not in scalars:
+                        break
+                else:
+                    box.append((var, ref.key, method, args, None, False))
+                    return var
         loop = self._loop
         if loop is None or self._closed:
             loop = self._check_running()
-        var: Var[Any] = Var()
-        if not kwargs and not oneway and _get_ident() == self._loop_thread:
-            # Fast path: data arguments, on the loop, the link up with a batch forming.
-            scalars = codec.SCALARS
-            for a in args:
-                if type(a) not in scalars:
-                    break
-            else:
-                link = self._links.get(ref.site_id)
-                if link is not None and link.state is not FaultState.PERM_FAIL:
-                    box = self._outbox.get(link.peer_id)
-                    if box:
-                        box.append((var, ref.key, method, args, None, False))
-                        return var
         wire_args, wire_kwargs = codec.args_to_wire(args, kwargs, self._ref_hook)
         if _get_ident() == self._loop_thread:
             self._send_call(var, ref, method, wire_args, wire_kwargs, oneway)
@@ -451,6 +453,7 @@ class Site(ProxyHost):
         box = self._outbox.get(link.peer_id)
         if box is None:
             box = self._outbox[link.peer_id] = []
+            self._forming[link.peer_id] = box
         if not box:
             assert self._loop is not None
             self._loop.call_soon(self._flush_calls, link)
@@ -616,6 +619,7 @@ class Site(ProxyHost):
 
     def _on_link_state(self, link: Link, old: FaultState, new: FaultState, reason: str) -> None:
         if new is FaultState.PERM_FAIL:
+            self._forming.pop(link.peer_id, None)
             for out in self._outbox.pop(link.peer_id, []):
                 out[0]._reject(errors.PermFailure(reason))
             caller = self._callers.get(link.peer_id)
