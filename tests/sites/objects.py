@@ -142,3 +142,26 @@ class Ordered:
 
     def stats(self) -> dict[str, object]:
         return {"seen": [list(s) for s in self.seen], "max_running": self.max_running}
+
+
+@netobj.stationary
+class Mixed:
+    """Def and async methods, keyword arguments and references, for batch tests."""
+
+    def __init__(self) -> None:
+        self.order: list[object] = []
+
+    def put(self, i: int, *, tag: str = "") -> str:
+        self.order.append(i)
+        return f"{tag}{i}"
+
+    async def aput(self, i: int) -> int:
+        await asyncio.sleep(0)
+        self.order.append(i)
+        return i
+
+    def ident(self, value: object) -> object:
+        return value
+
+    def get_order(self) -> list[object]:
+        return self.order
