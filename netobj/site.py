@@ -463,8 +463,9 @@ class Site(ProxyHost):
                      limit: int = FIRST_BATCH_ITEMS) -> None:
         """Send queued calls in order: consecutive calls to one entity as one CallBatch.
 
-        One batch per loop iteration (unless ``everything``): the writer can put the first
-        batch on the wire, and the callee start on it, while later ones are still encoded.
+        About ``limit`` calls per loop iteration (unless ``everything``): the writer can put
+        the first batch on the wire, and the callee start on it, while later ones are still
+        encoded; the limit doubles with each iteration of a long burst.
         """
         box = self._outbox.get(link.peer_id)
         if not box:
@@ -481,7 +482,7 @@ class Site(ProxyHost):
                     j += 1
             self._send_group(link, box[i:j])
             i = j
-            if not everything and i < n:
+            if not everything and i >= limit and i < n:
                 del box[:i]
                 assert self._loop is not None
                 self._loop.call_soon(self._flush_calls, link, False,

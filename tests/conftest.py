@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+import uvloop
 
 import netobj
 from netobj.link import LinkConfig
@@ -13,6 +14,17 @@ from tests.procs import SiteProcess, start_site
 # Fast fault detection for tests on loopback.
 FAST_LINKS = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=1.0, perm_timeout_s=30.0,
                         redial_max_s=0.2)
+
+
+# Multi-process integration tests run on both the pure asyncio loop and uvloop.
+BOTH_LOOPS = {"tests.test_multiprocess", "tests.test_relay", "tests.test_uvloop"}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    module = getattr(item, "module", None)
+    if module is not None and module.__name__ in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,97 @@
+"""Sites used from plain threads: Site.background(), Var.wait(), calls from many threads."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import netobj
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = r"""
+import sys, threading, concurrent.futures
+import netobj
+site = netobj.Site.background()
+assert site.address and threading.current_thread() is threading.main_thread()
+calc = site.take(sys.argv[1]).wait(10)
+print("pid", calc.pid().wait(10))
+
+def worker(k):
+    return [calc.add(k, i).wait(10) for i in range(50)]
+
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    results = list(pool.map(worker, range(8)))
+assert results == [[k + i for i in range(50)] for k in range(8)], results
+# calls made from threads, all in flight at once, then waited on
+vs = [calc.record(i) for i in range(200)]
+assert [v.wait(10) for v in vs] == [2 * i for i in range(200)]
+try:
+    calc.sleep(5).wait(0.05)
+except TimeoutError:
+    print("timeout ok")
+site.close()
+print("done")
+"""
+
+
+def test_background_site_from_threads(server: object) -> None:
+    from tests.procs import SiteProcess
+
+    assert isinstance(server, SiteProcess)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, server.tickets["calc"]],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert f"pid {server.pid}" in out.stdout
+    assert "timeout ok" in out.stdout and "done" in out.stdout
+
+
+def test_wait_on_the_sites_own_loop_refuses() -> None:
+    site = netobj.Site.background()
+    try:
+        var: netobj.Var[int] = netobj.Var()
+        errors: list[BaseException] = []
+        done = threading.Event()
+
+        def on_loop() -> None:
+            try:
+                var.wait()
+            except BaseException as exc:
+                errors.append(exc)
+            done.set()
+
+        assert site._loop is not None
+        site._loop.call_soon_threadsafe(on_loop)
+        assert done.wait(10)
+        assert isinstance(errors[0], netobj.DeadlockError)
+        assert "await var" in str(errors[0])
+    finally:
+        site.close()
+
+
+def test_closed_site_refuses_work() -> None:
+    site = netobj.Site.background()
+    ticket = site.offer({"x": 1})
+    site.close()
+    with pytest.raises(netobj.SiteClosedError):
+        site.offer(1)
+    with pytest.raises(netobj.SiteClosedError):
+        site.take(ticket)
+
+
+def test_offer_from_many_threads_gives_distinct_tickets() -> None:
+    site = netobj.Site.background()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            tickets = list(pool.map(lambda i: site.offer(i), range(200)))
+        assert len(set(tickets)) == 200
+        assert [site.take(t).wait(5) for t in tickets] == list(range(200))
+    finally:
+        site.close()
