@@ -44,6 +44,7 @@ from netobj.wire import netobj_pb2 as pb
 
 log = logging.getLogger("netobj.site")
 _get_ident = threading.get_ident
+_SCALARS = codec.SCALARS
 
 #: Key of the built-in site service (too short to collide with a 22-character entity key).
 SERVICE_KEY: Final = "site"
@@ -415,9 +416,8 @@ class Site(ProxyHost):
             # Fast path: data arguments, on the loop, a batch already forming for that site.
             box = self._forming.get(ref.site_id)
             if box:
-                scalars = codec.SCALARS
                 for a in args:
-                    if type(a) not in scalars:
+                    if type(a) not in _SCALARS:
                         break
                 else:
                     box.append((var, ref.key, method, args, None, False))

@@ -174,7 +174,9 @@ class Var(Generic[T]):
             finally:
                 if self._state == _UNBOUND:  # cancelled while waiting
                     self.remove_done_callback(wake)
-        return self.result()
+        if self._state == _BOUND:
+            return self._value  # type: ignore[no-any-return]
+        raise self._value
 
     def wait(self, timeout: float | None = None) -> T:
         """Block this thread until the Var is determined; return its value or raise.
