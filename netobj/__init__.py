@@ -25,10 +25,13 @@ from netobj.errors import (
     UnificationError,
     UnknownEntityError,
 )
+from netobj.port import Port, Stream
 from netobj.proxy import Proxy
+from netobj.record import Record
 from netobj.site import Site
 from netobj.ticket import Ticket, parse_ticket
-from netobj.var import Var
+from netobj.unify import unify
+from netobj.var import Var, by_need
 
 __version__ = "0.1.0"
 
@@ -38,11 +41,14 @@ __all__ = [
     "MarshalError",
     "NetobjError",
     "PermFailure",
+    "Port",
     "ProtocolError",
     "Proxy",
+    "Record",
     "RemoteError",
     "Site",
     "SiteClosedError",
+    "Stream",
     "TempFailure",
     "Ticket",
     "TicketError",
@@ -50,8 +56,10 @@ __all__ = [
     "UnknownEntityError",
     "Var",
     "active",
+    "by_need",
     "fault_state",
     "parse_ticket",
     "protocol_of",
     "stationary",
+    "unify",
 ]

@@ -33,12 +33,16 @@ from typing import Any, Final
 
 from netobj import errors
 from netobj.link import FaultState, HandshakeError, Link, LinkConfig, read_hello
+from netobj.port import Port
 from netobj.protocols.invocation import Caller
+from netobj.protocols.variable import VarHolder, VarOwner
 from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
 from netobj.proxy import Proxy, ProxyHost, proxy_ref
 from netobj.ticket import format_ticket, parse_ticket
 from netobj.transport.base import Connection, ConnectionLost, Transport
-from netobj.var import Var, resolve_many
+from netobj.record import Record  # noqa: F401 - registers the RECORD tag decoder
+from netobj.unify import unify
+from netobj.var import _BOUND, _FAILED, _LINKED, _UNBOUND, Var, _make_needed, deref, resolve_many
 from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
 
@@ -173,8 +177,19 @@ class Site(ProxyHost):
         )
         self._links: dict[str, Link] = {}
         self._callers: dict[str, Caller[Var[Any]]] = {}
-        self._decoder = codec.Decoder(self._resolve_ref)
-        self._lenient_decoder = codec.Decoder(self._resolve_ref, lenient=True)
+        extra: dict[int, Callable[[Any], object]] = {
+            tags.BOUND_VAR: _bound_var_from_wire, tags.FAILED: _failed_var_from_wire}
+        self._decoder = codec.Decoder(self._resolve_ref, extra=extra)
+        self._lenient_decoder = codec.Decoder(self._resolve_ref, lenient=True, extra=extra)
+        # dataflow variables and ports (see netobj/protocols/variable.py)
+        self._var_exports: dict[str, Var[Any]] = {}
+        self._var_imports: weakref.WeakValueDictionary[tuple[str, str], Var[Any]] = (
+            weakref.WeakValueDictionary())
+        self._var_owner = VarOwner()
+        self._var_holder: VarHolder[Var[None]] = VarHolder()
+        self._port_exports: dict[str, Port] = {}
+        self._port_imports: weakref.WeakValueDictionary[tuple[str, str], Port] = (
+            weakref.WeakValueDictionary())
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._done_lock = threading.Lock()
         self._done: deque[tuple[_Export, _Invocation, list[Outcome]]] = deque()
@@ -324,9 +339,13 @@ class Site(ProxyHost):
             self._export_keys[id(obj)] = key
             return key
 
-    def _ref_hook(self, value: object) -> codec.Ref | None:
+    def _ref_hook(self, value: object) -> codec.Ref | codec.Tagged | None:
         if isinstance(value, Proxy):
             return proxy_ref(value)
+        if isinstance(value, Var):
+            return self._var_ref(value)
+        if isinstance(value, Port):
+            return self._port_ref(value)
         protocol = getattr(type(value), "__netobj_protocol__", None)
         if protocol in PROTOCOLS:
             if not self.address:
@@ -338,7 +357,55 @@ class Site(ProxyHost):
     def _encode(self, value: object, root: str) -> bytes:
         return codec.encode(value, self._ref_hook, root=root)
 
+    def _var_ref(self, var: Var[Any]) -> codec.Ref | codec.Tagged:
+        readonly = var._ext is not None and var._ext.readonly
+        rep = deref(var)
+        if not isinstance(rep, Var):
+            return codec.Tagged(tags.BOUND_VAR, [rep])
+        if rep._state == _FAILED:
+            return codec.Tagged(tags.FAILED, [rep._value])
+        ext = rep._ext_()
+        if ext.host is None:  # first sent: this site owns it from now on
+            if not self.address:
+                raise errors.SiteClosedError("the site is not started")
+            with self._lock:
+                if ext.host is None:
+                    key = _new_id(self._entropy)
+                    ext.order = (self.id, key)
+                    ext.address = self.address
+                    ext.owned = True
+                    self._var_exports[key] = rep
+                    self._var_owner.on_export(key)
+                    ext.host = self
+        assert ext.order is not None
+        owner, key = ext.order
+        if readonly:
+            protocol = "readonly"
+        elif not ext.needed and (ext.need is not None or ext.remote_need):
+            protocol = "byneed"
+        else:
+            protocol = ""
+        return codec.Ref(tags.KIND_VAR, protocol, owner, ext.address, key)
+
+    def _port_ref(self, port: Port) -> codec.Ref:
+        if port._remote is not None:
+            ref: codec.Ref = port._remote[1]
+            return ref
+        with self._lock:
+            if port._owner is None:
+                if not self.address:
+                    raise errors.SiteClosedError("the site is not started")
+                key = _new_id(self._entropy)
+                self._port_exports[key] = port
+                port._owner = (self, key)
+        host, key = port._owner
+        return codec.Ref(tags.KIND_PORT, "", host.id, host.address, key)
+
     def _resolve_ref(self, ref: codec.Ref) -> object:
+        if ref.kind == tags.KIND_VAR:
+            return self._import_var(ref)
+        if ref.kind == tags.KIND_PORT:
+            return self._import_port(ref)
         if ref.kind != tags.KIND_OBJECT or ref.protocol not in PROTOCOLS:
             raise errors.ProtocolError(f"unsupported reference kind {ref.kind}/{ref.protocol}")
         if ref.site_id == self.id:
@@ -352,6 +419,240 @@ class Site(ProxyHost):
             proxy = Proxy(self, ref)
             self._imports[ident] = proxy
         return proxy
+
+    def _import_var(self, ref: codec.Ref) -> Var[Any]:
+        if ref.protocol not in ("", "byneed", "readonly"):
+            raise errors.ProtocolError(f"unsupported variable protocol {ref.protocol!r}")
+        if ref.site_id == self.id:
+            var = self._var_exports.get(ref.key)
+            if var is None:
+                raise errors.UnknownEntityError("no variable with that key at this site")
+        else:
+            ident = (ref.site_id, ref.key)
+            var = self._var_imports.get(ident)
+            if var is None:
+                var = Var()
+                ext = var._ext_()
+                ext.order = ident
+                ext.address = ref.address
+                ext.remote_need = ref.protocol == "byneed"
+                ext.host = self
+                self._var_imports[ident] = var
+                link = self._link_for(ref.site_id, ref.address)
+                self._send_var(link, "var_register",
+                               lambda seq: frames.var_register(seq, ref.key))
+        return var.read_only() if ref.protocol == "readonly" else var
+
+    def _import_port(self, ref: codec.Ref) -> Port:
+        if ref.site_id == self.id:
+            port = self._port_exports.get(ref.key)
+            if port is None:
+                raise errors.UnknownEntityError("no port with that key at this site")
+            return port
+        ident = (ref.site_id, ref.key)
+        port = self._port_imports.get(ident)
+        if port is None:
+            port = Port()
+            port._remote = (self, ref)
+            self._port_imports[ident] = port
+        return port
+
+    def _send_var(self, link: Link, kind: str, build: Callable[[int], bytes]) -> bool:
+        """Send one sequenced variable/port message on ``link`` (after queued calls)."""
+        self._flush_before(link)
+        try:
+            seq = link.next_seq()
+        except errors.EntityFailure:
+            return False
+        link.send_sequenced(seq, build(seq))
+        self.messages_sent[kind] += 1
+        return True
+
+    # -- VarHost (netobj.var) and PortHost (netobj.port) --------------------------------
+
+    def var_changed(self, var: Var[Any]) -> None:
+        ext = var._ext
+        if ext is None or not ext.owned or ext.host is not self:
+            return
+        if self._on_loop():
+            self._var_broadcast(var)
+        elif self._loop is not None and not self._closed:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._var_broadcast, var)
+
+    def _redirect_payload(self, var: Var[Any]) -> tuple[bytes, bool]:
+        state = var._state
+        if state == _FAILED:
+            return codec.encode_exception(var._value), True
+        try:
+            return self._encode(var._value, "value"), False
+        except errors.MarshalError as exc:
+            return codec.encode_exception(exc), True
+
+    def _var_broadcast(self, var: Var[Any]) -> None:
+        if self._closed or var._state == _UNBOUND:
+            return
+        assert var._ext is not None and var._ext.order is not None
+        key = var._ext.order[1]
+        sends = self._var_owner.on_changed(key)
+        if not sends:
+            return
+        payload, failed = self._redirect_payload(var)
+        for send in sends:
+            link = self._links.get(send.site)
+            if link is not None:
+                self._send_var(link, "var_redirect",
+                               lambda seq: frames.var_redirect(seq, key, payload, failed))
+
+    def var_remote_bind(self, var: Var[Any], value: object, failed: bool) -> Var[None]:
+        ack: Var[None] = Var()
+        if self._on_loop():
+            self._var_remote_bind(var, value, failed, ack)
+        elif self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._var_remote_bind, var, value, failed, ack)
+        else:
+            ack._reject(errors.SiteClosedError("the site is closed"))
+        return ack
+
+    def _var_remote_bind(self, var: Var[Any], value: object, failed: bool,
+                         ack: Var[None]) -> None:
+        ext = var._ext
+        assert ext is not None and ext.order is not None
+        owner, key = ext.order
+        if self._closed:
+            ack._reject(errors.SiteClosedError("the site is closed"))
+            return
+        link = self._link_for(owner, ext.address)
+        if link.state is FaultState.PERM_FAIL:
+            ack._reject(errors.PermFailure(f"the variable's owner failed: {link.perm_reason}"))
+            return
+        try:
+            if failed:
+                assert isinstance(value, BaseException)
+                payload = codec.encode_exception(value)
+            else:
+                payload = self._encode(value, "value")
+        except errors.NetobjError as exc:
+            ack._reject(exc)
+            return
+        self._var_holder.on_bind(owner, key, (var, value), ack, failed)
+        if not self._send_var(link, "var_bind",
+                              lambda seq: frames.var_bind(seq, key, payload, failed)):
+            for pending in self._var_holder.on_owner_failed(owner):
+                pending.ack._reject(errors.PermFailure("the variable's owner failed"))
+
+    def var_need(self, var: Var[Any]) -> None:
+        if self._on_loop():
+            self._var_need(var)
+        elif self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._var_need, var)
+
+    def _var_need(self, var: Var[Any]) -> None:
+        ext = var._ext
+        if ext is None or ext.order is None or self._closed:
+            return
+        owner, key = ext.order
+        link = self._link_for(owner, ext.address)
+        self._send_var(link, "var_need", lambda seq: frames.var_need(seq, key))
+
+    def port_send(self, port: Port, message: object) -> None:
+        assert port._remote is not None
+        ref: codec.Ref = port._remote[1]
+        loop = self._check_running()
+        payload = self._encode(message, "message")  # MarshalError here, in the sender
+        if self._on_loop():
+            self._port_send(ref, payload)
+        else:
+            loop.call_soon_threadsafe(self._port_send, ref, payload)
+
+    def _port_send(self, ref: codec.Ref, payload: bytes) -> None:
+        if self._closed:
+            return
+        link = self._link_for(ref.site_id, ref.address)
+        if link.state is FaultState.PERM_FAIL:
+            log.debug("dropping a message to a port of failed site %s", ref.address)
+            return
+        key = ref.key
+        self._send_var(link, "port_send", lambda seq: frames.port_send(seq, key, payload))
+
+    # -- variable and port messages in ----------------------------------------------------
+
+    def _on_var_register(self, link: Link, msg: pb.VarRegister) -> None:
+        var = self._var_exports.get(msg.key)
+        if var is None:
+            log.debug("register for unknown variable from %s", link.peer_address)
+            return
+        if self._var_owner.on_register(msg.key, link.peer_id, var._state != _UNBOUND):
+            payload, failed = self._redirect_payload(var)
+            key = msg.key
+            self._send_var(link, "var_redirect",
+                           lambda seq: frames.var_redirect(seq, key, payload, failed))
+
+    def _on_var_bind(self, link: Link, msg: pb.VarBind) -> None:
+        var = self._var_exports.get(msg.key)
+        if var is None:
+            log.debug("bind for unknown variable from %s", link.peer_address)
+            return
+        if not self._var_owner.on_bind_request(msg.key, var._state == _UNBOUND):
+            return  # lost: the requester has, or will get, the winner's redirect
+        try:
+            if msg.failed:
+                _assign(var, codec.decode_exception(msg.value), True)
+            else:
+                _assign(var, self._decoder.decode(msg.value), False)
+        except errors.NetobjError as exc:
+            log.warning("bad bind request from %s: %s", link.peer_address, exc)
+
+    def _on_var_redirect(self, link: Link, msg: pb.VarRedirect) -> None:
+        owner, key = link.peer_id, msg.key
+        var = self._var_imports.get((owner, key))
+        try:
+            value: object = (codec.decode_exception(msg.value) if msg.failed
+                             else self._decoder.decode(msg.value))
+        except errors.NetobjError as exc:
+            value, msg_failed = exc, True
+        else:
+            msg_failed = msg.failed
+        if var is not None:
+            _assign(var, value, msg_failed)
+        for pending in self._var_holder.on_redirect(owner, key):
+            target: Var[Any]
+            wanted: object
+            target, wanted = pending.value  # type: ignore[misc]
+            if pending.failed:
+                if target.failed():
+                    pending.ack._resolve(None)
+                else:
+                    pending.ack._reject(errors.UnificationError(
+                        f"cannot fail {target!r}: it was determined first"))
+                continue
+            try:
+                again = unify(target, wanted)
+            except errors.UnificationError as exc:
+                pending.ack._reject(exc)
+                continue
+            if again is None:
+                pending.ack._resolve(None)
+            else:
+                again.add_done_callback(_forward_to(pending.ack))
+
+    def _on_var_need(self, link: Link, msg: pb.VarNeed) -> None:
+        var = self._var_exports.get(msg.key)
+        if var is not None:
+            _make_needed(var)
+
+    def _on_port_send(self, link: Link, msg: pb.PortSend) -> None:
+        port = self._port_exports.get(msg.key)
+        if port is None:
+            log.debug("message for unknown port from %s", link.peer_address)
+            return
+        try:
+            message = self._decoder.decode(msg.message)
+        except errors.NetobjError as exc:
+            log.warning("dropping undecodable port message from %s: %s", link.peer_address, exc)
+            return
+        with contextlib.suppress(errors.SiteClosedError):  # closed port: dropped
+            port.send(message)
 
     def offer(self, value: object, *, once: bool = False, ttl: float | None = None) -> str:
         """Make a ticket for ``value``; safe from any thread.
@@ -615,6 +916,16 @@ class Site(ProxyHost):
             self._on_call_batch(link, env.call_batch)
         elif kind == "reply_batch":
             self._on_reply_batch(link, env.reply_batch)
+        elif kind == "port_send":
+            self._on_port_send(link, env.port_send)
+        elif kind == "var_register":
+            self._on_var_register(link, env.var_register)
+        elif kind == "var_bind":
+            self._on_var_bind(link, env.var_bind)
+        elif kind == "var_redirect":
+            self._on_var_redirect(link, env.var_redirect)
+        elif kind == "var_need":
+            self._on_var_need(link, env.var_need)
         else:
             log.warning("ignoring unexpected sequenced %s from %s", kind, link.peer_address)
 
@@ -627,6 +938,13 @@ class Site(ProxyHost):
             if caller is not None:
                 for c in caller.on_perm_fail(reason):
                     c.token._reject(errors.PermFailure(reason))
+            owner = link.peer_id
+            for (site_id, _), var in list(self._var_imports.items()):
+                if site_id == owner and var._state == _UNBOUND:
+                    var._reject(errors.PermFailure(f"the variable's owner failed: {reason}"))
+            for pending in self._var_holder.on_owner_failed(owner):
+                pending.ack._reject(errors.PermFailure(f"the variable's owner failed: {reason}"))
+            self._var_owner.on_site_failed(owner)
 
     # -- calls in -----------------------------------------------------------------------------
 
@@ -1009,7 +1327,7 @@ class Site(ProxyHost):
                     bad = codec.find_unresolved(value)
                     if var is not None and bad is not None:
                         var._reject(bad)
-            resolve_many(zip(tokens, items, strict=True))  # type: ignore[arg-type]
+            resolve_many(zip(tokens, items, strict=True))
             return
         if len(items) % 3 or not all(type(i) is int for i in items[::3]):
             log.warning("dropping malformed reply batch from %s", link.peer_address)
@@ -1049,6 +1367,53 @@ class Site(ProxyHost):
     def link_state(self, site_id: str) -> FaultState | None:
         link = self._links.get(site_id)
         return None if link is None else link.state
+
+
+def _assign(var: Var[Any], value: object, failed: bool) -> None:
+    """Apply an owner's decision to a Var here (owner: a winning request; holder: a redirect)."""
+    if failed:
+        assert isinstance(value, BaseException)
+        var._settle(_FAILED, value)
+        return
+    if isinstance(value, Var):
+        rep = deref(value)
+        if isinstance(rep, Var):
+            if rep is var:
+                return
+            if rep._state == _FAILED:
+                var._settle(_FAILED, rep._value)
+            else:
+                var._link(rep)
+            return
+        value = rep
+    var._settle(_BOUND, value)
+
+
+def _forward_to(ack: Var[None]) -> Callable[[Var[Any]], None]:
+    def forward(v: Var[Any]) -> None:
+        if v.failed():
+            ack._reject(v.exception())  # type: ignore[arg-type]
+        else:
+            ack._resolve(None)
+
+    return forward
+
+
+def _bound_var_from_wire(content: Any) -> Var[Any]:
+    if not (isinstance(content, list | tuple) and len(content) == 1):
+        raise errors.ProtocolError("malformed bound variable on the wire")
+    var: Var[Any] = Var()
+    var._resolve(content[0])
+    return var
+
+
+def _failed_var_from_wire(content: Any) -> Var[Any]:
+    if not (isinstance(content, list | tuple) and len(content) == 1
+            and isinstance(content[0], BaseException)):
+        raise errors.ProtocolError("malformed failed variable on the wire")
+    var: Var[Any] = Var()
+    var._reject(content[0])
+    return var
 
 
 def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:

@@ -1,7 +1,13 @@
-"""Dataflow variables, the local part.
+"""Dataflow variables.
 
 A :class:`Var` is a single-assignment variable: unbound, then bound (to a value) or failed
 (to an exception) forever. Every remote operation returns one at once.
+
+States: ``unbound``; ``linked`` (bound to another Var by unification: it takes that Var's
+outcome when there is one, and counts as unbound until then); ``bound``; ``failed``.
+Links always join one unbound, unlinked Var (a *representative*) to another, so they form
+a forest and never a cycle; across sites the direction follows a strict total order on
+(owner site id, var key) (see ``netobj.unify``).
 
 Waiting:
 
@@ -11,16 +17,22 @@ Waiting:
   very loop that has to bind it.
 
 Binding (``bind`` / ``fail``) is safe from any thread. Callbacks added with
-``add_done_callback`` run in the thread that binds, after the state changed, outside locks
-(never inline in ``add_done_callback`` when unbound).
+``add_done_callback`` run in the thread that binds, after the state changed, outside locks.
+
+Distribution: a Var that has been sent to another site carries a ``VarExt`` whose ``host``
+(the site) is told of every change (an owner broadcasts it) and carries binds to the owner
+(a proxy's ``bind`` then returns an acknowledgement Var). ``netobj.by_need`` and
+``Var.read_only`` also live in the ext, so a plain Var stays two slots wide.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import itertools
 import threading
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from netobj.errors import DeadlockError, UnificationError
 
@@ -29,42 +41,72 @@ T = TypeVar("T")
 _UNBOUND = 0
 _BOUND = 1
 _FAILED = 2
-_STATE_NAMES = {_UNBOUND: "unbound", _BOUND: "bound", _FAILED: "failed"}
+_LINKED = 3
+_STATE_NAMES = {_UNBOUND: "unbound", _BOUND: "bound", _FAILED: "failed", _LINKED: "unbound"}
 
 # One lock for all Vars: bindings are short and mostly on one loop thread, so it is
 # uncontended; a lock per Var would cost memory on every remote call.
 _lock = threading.Lock()
+_local_order = itertools.count(1)
 
 DoneCallback = Callable[["Var[Any]"], None]
+
+
+class VarHost(Protocol):
+    """What a distributed Var needs from its site (implemented by netobj.site.Site)."""
+
+    def var_changed(self, var: Var[Any]) -> None: ...
+    def var_remote_bind(self, var: Var[Any], value: object, failed: bool) -> Var[None]: ...
+    def var_need(self, var: Var[Any]) -> None: ...
+
+
+class VarExt:
+    """The rarely used parts of a Var."""
+
+    __slots__ = ("address", "host", "need", "needed", "order", "owned", "readonly",
+                 "remote_need")
+
+    def __init__(self) -> None:
+        self.host: VarHost | None = None
+        self.address = ""  # the owner's address, once distributed
+        self.owned = False
+        self.order: tuple[str, Any] | None = None
+        self.need: Callable[[], Any] | None = None
+        self.needed = False
+        self.remote_need = False
+        self.readonly = False
 
 
 class Var(Generic[T]):
     """A single-assignment dataflow variable."""
 
-    __slots__ = ("__weakref__", "_state", "_value", "_waiters")
+    __slots__ = ("__weakref__", "_ext", "_state", "_value", "_waiters")
 
-    # _value is set when the Var is determined (never read before); _waiters holds the
-    # callbacks, and a threading.Event (as its ``set`` method) for wait() in threads.
+    # _value is set when the Var is determined or linked (never read before).
     def __init__(self) -> None:
         self._state = _UNBOUND
         self._waiters: list[DoneCallback] | None = None
+        self._ext: VarExt | None = None
 
     # -- inspection -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         state = self._state
+        ro = " read-only" if self._ext is not None and self._ext.readonly else ""
         if state == _UNBOUND:
-            return "<Var unbound>"
+            return f"<Var{ro} unbound>"
+        if state == _LINKED:
+            return f"<Var{ro} unbound (linked)>"
         if state == _BOUND:
             text = repr(self._value)
             if len(text) > 60:
                 text = text[:57] + "..."
-            return f"<Var bound={text}>"
-        return f"<Var failed={self._value!r}>"
+            return f"<Var{ro} bound={text}>"
+        return f"<Var{ro} failed={self._value!r}>"
 
     def done(self) -> bool:
         """True once the Var is bound or failed."""
-        return self._state != _UNBOUND
+        return self._state == _BOUND or self._state == _FAILED
 
     def failed(self) -> bool:
         return self._state == _FAILED
@@ -88,10 +130,60 @@ class Var(Generic[T]):
 
     # -- binding ------------------------------------------------------------------------------
 
-    def _settle(self, state: int, value: Any) -> bool:
+    def bind(self, value: object) -> Var[None] | None:
+        """Unify the Var with ``value`` (see :func:`netobj.unify`).
+
+        Decided here: returns None, or raises :class:`~netobj.errors.UnificationError` and
+        changes nothing. When the answer belongs to another site (the Var's owner), returns at
+        once an acknowledgement Var that binds to None when the owner accepts and fails with
+        UnificationError when this bind lost to a conflicting one.
+        """
+        from netobj.unify import unify
+
+        return unify(self, value)
+
+    def fail(self, exc: BaseException) -> Var[None] | None:
+        """Bind a failed value: every waiter, on every site, gets ``exc``."""
+        if not isinstance(exc, BaseException):
+            raise TypeError("Var.fail() takes an exception")
+        rep = deref(self)
+        if not isinstance(rep, Var):
+            raise UnificationError(f"cannot fail {self!r}: it is already determined")
+        ext = rep._ext
+        if ext is not None:
+            if ext.readonly or (self._ext is not None and self._ext.readonly):
+                raise UnificationError("cannot fail a read-only view")
+            if ext.host is not None and not ext.owned:
+                return ext.host.var_remote_bind(rep, exc, True)
+        if not rep._settle(_FAILED, exc):
+            raise UnificationError(f"cannot fail {self!r}: it is already determined")
+        return None
+
+    def read_only(self) -> Var[T]:
+        """A view that waits for this Var but cannot bind it (Oz ``!!X``)."""
+        view: Var[T] = Var()
+        view._ext_().readonly = True
+        view._link(self)
+        return view
+
+    def _ext_(self) -> VarExt:
+        ext = self._ext
+        if ext is None:
+            ext = self._ext = VarExt()
+        return ext
+
+    def _order(self) -> tuple[str, Any]:
+        """This Var's place in the total order used to orient Var-Var links."""
+        ext = self._ext_()
+        if ext.order is None:
+            ext.order = ("", next(_local_order))
+        return ext.order
+
+    def _settle(self, state: int, value: Any, from_link: bool = False) -> bool:
         """Set the state once; returns False (changing nothing) when already settled."""
         with _lock:
-            if self._state != _UNBOUND:
+            current = self._state
+            if current != _UNBOUND and not (from_link and current == _LINKED):
                 return False
             self._state = state
             self._value = value
@@ -99,26 +191,29 @@ class Var(Generic[T]):
         if callbacks:
             for cb in callbacks:
                 cb(self)
+        ext = self._ext
+        if ext is not None and ext.host is not None:
+            ext.host.var_changed(self)
         return True
 
-    def bind(self, value: T) -> None:
-        """Bind to ``value``; binding again to an equal value is a no-op.
+    def _link(self, target: Var[Any]) -> bool:
+        """Make this unbound Var follow ``target`` (both representatives; caller orders)."""
+        with _lock:
+            if self._state != _UNBOUND:
+                return False
+            self._state = _LINKED
+            self._value = target
+        target.add_done_callback(self._follow)
+        ext = self._ext
+        if ext is not None:
+            if ext.host is not None:
+                ext.host.var_changed(self)
+            if ext.needed or (self._waiters and (ext.need is not None or ext.remote_need)):
+                _make_needed(target)
+        return True
 
-        Raises :class:`~netobj.errors.UnificationError` when the Var is already bound to a
-        different value (or failed), and leaves it as it was.
-        """
-        if self._settle(_BOUND, value):
-            return
-        if self._state == _BOUND and _equal(self._value, value):
-            return
-        raise UnificationError(f"cannot bind {self!r} to {value!r}")
-
-    def fail(self, exc: BaseException) -> None:
-        """Bind a failed value: every waiter gets ``exc``."""
-        if not isinstance(exc, BaseException):
-            raise TypeError("Var.fail() takes an exception")
-        if not self._settle(_FAILED, exc):
-            raise UnificationError(f"cannot fail {self!r}: it is already determined")
+    def _follow(self, target: Var[Any]) -> None:
+        self._settle(target._state, target._value, from_link=True)
 
     # runtime side: settle if still unbound, report whether it happened (never raises)
     def _resolve(self, value: Any) -> bool:
@@ -132,6 +227,9 @@ class Var(Generic[T]):
         if callbacks:
             for cb in callbacks:
                 cb(self)
+        ext = self._ext
+        if ext is not None and ext.host is not None:
+            ext.host.var_changed(self)
         return True
 
     def _reject(self, exc: BaseException) -> bool:
@@ -142,7 +240,7 @@ class Var(Generic[T]):
     def add_done_callback(self, fn: DoneCallback) -> None:
         """Call ``fn(var)`` once the Var is determined (at once if it already is)."""
         with _lock:
-            if self._state == _UNBOUND:
+            if self._state == _UNBOUND or self._state == _LINKED:
                 if self._waiters is None:
                     self._waiters = [fn]
                 else:
@@ -156,7 +254,8 @@ class Var(Generic[T]):
                 self._waiters.remove(fn)
 
     def __await__(self) -> Generator[Any, None, T]:
-        if self._state == _UNBOUND:
+        if self._state == _UNBOUND or self._state == _LINKED:
+            _make_needed(self)
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
             loop_thread = threading.get_ident()
@@ -172,7 +271,7 @@ class Var(Generic[T]):
             try:
                 yield from fut.__await__()
             finally:
-                if self._state == _UNBOUND:  # cancelled while waiting
+                if not self.done():  # cancelled while waiting
                     self.remove_done_callback(wake)
         if self._state == _BOUND:
             return self._value  # type: ignore[no-any-return]
@@ -184,7 +283,7 @@ class Var(Generic[T]):
         Raises :class:`TimeoutError` after ``timeout`` seconds, and
         :class:`~netobj.errors.DeadlockError` when called unbound on an event-loop thread.
         """
-        if self._state == _UNBOUND:
+        if not self.done():
             if asyncio._get_running_loop() is not None:
                 raise DeadlockError(
                     "Var.wait() was called on a thread that runs an event loop; it would "
@@ -193,15 +292,120 @@ class Var(Generic[T]):
             event = threading.Event()
             wake = _EventWaker(event)
             self.add_done_callback(wake)
+            _make_needed(self)
             if not event.wait(timeout):
                 self.remove_done_callback(wake)
                 raise TimeoutError(f"Var still unbound after {timeout} s")
         return self.result()
 
 
-def resolve_many(pairs: Iterable[tuple[Var[Any], Any]]) -> None:
+def deref(value: Any) -> Any:
+    """Follow links: the representative Var (unbound), or the value of a determined Var;
+    anything that is not a Var is returned as it is. Failed Vars stay Vars."""
+    while isinstance(value, Var):
+        state = value._state
+        if state == _LINKED:
+            value = value._value
+        elif state == _BOUND:
+            return value._value
+        else:
+            return value
+    return value
+
+
+def _make_needed(var: Var[Any]) -> None:
+    """A wait started: run a by-need computation, here or at the owner, along the links."""
+    seen = 0
+    while var is not None and seen < 10_000:
+        seen += 1
+        ext = var._ext
+        if ext is not None and not ext.needed:
+            if ext.need is not None:
+                ext.needed = True
+                _run_need(var, ext.need)
+            elif ext.remote_need and ext.host is not None:
+                ext.needed = True
+                ext.host.var_need(var)
+            else:
+                ext.needed = True
+        if var._state == _LINKED:
+            var = var._value
+        else:
+            return
+
+
+def _run_need(var: Var[Any], fn: Callable[[], Any]) -> None:
+    def settle(ok: bool, value: Any) -> None:
+        if ok:
+            from netobj.unify import unify
+
+            try:
+                unify(var, value)
+            except UnificationError as exc:
+                var._reject(exc)
+        else:
+            var._reject(value)
+
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if inspect.iscoroutinefunction(fn):
+        if loop is None:
+            try:
+                settle(True, asyncio.run(fn()))
+            except Exception as exc:
+                settle(False, exc)
+            return
+        task = loop.create_task(fn())
+        _NEED_TASKS.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            _NEED_TASKS.discard(t)
+            if t.cancelled():
+                settle(False, asyncio.CancelledError("by-need computation cancelled"))
+            elif t.exception() is not None:
+                settle(False, t.exception())
+            else:
+                settle(True, t.result())
+
+        task.add_done_callback(done)
+        return
+    if loop is None:
+        try:
+            settle(True, fn())
+        except Exception as exc:
+            settle(False, exc)
+        return
+    future = loop.run_in_executor(None, fn)
+
+    def done_sync(f: asyncio.Future[Any]) -> None:
+        exc = f.exception()
+        settle(exc is None, f.result() if exc is None else exc)
+
+    future.add_done_callback(done_sync)
+
+
+_NEED_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def by_need(fn: Callable[[], Any]) -> Var[Any]:
+    """A Var whose value ``fn()`` computes on the first wait, from any site (on its owner).
+
+    ``fn`` may be ``def`` (run in the loop's executor, or in the waiting thread when there is
+    no loop) or ``async def`` (a task). Its exception fails the Var.
+    """
+    if not callable(fn):
+        raise TypeError("by_need() takes a callable")
+    var: Var[Any] = Var()
+    var._ext_().need = fn
+    return var
+
+
+def resolve_many(pairs: Iterable[tuple[Var[Any] | None, Any]]) -> None:
     """Bind each still-unbound Var of ``(var, value)`` pairs; one lock for all (runtime use)."""
     woken: list[tuple[Var[Any], list[DoneCallback]]] = []
+    hosted: list[Var[Any]] = []
     with _lock:
         for var, value in pairs:
             if var is None or var._state != _UNBOUND:
@@ -212,9 +416,13 @@ def resolve_many(pairs: Iterable[tuple[Var[Any], Any]]) -> None:
             if waiters:
                 var._waiters = None
                 woken.append((var, waiters))
+            if var._ext is not None and var._ext.host is not None:
+                hosted.append(var)
     for var, waiters in woken:
         for cb in waiters:
             cb(var)
+    for var in hosted:
+        var._ext.host.var_changed(var)  # type: ignore[union-attr]
 
 
 class _EventWaker:
@@ -230,13 +438,6 @@ class _EventWaker:
 def _set_if_pending(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-def _equal(a: object, b: object) -> bool:
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except Exception:
-        return False
 
 
 def bound(value: T) -> Var[T]:

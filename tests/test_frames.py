@@ -55,3 +55,9 @@ def test_frame(envs: list[bytes], ack: int) -> None:
     parsed = pb.Frame.FromString(built)
     assert [e.SerializeToString() for e in parsed.envelopes] == envelopes
     assert parsed.ack == ack
+
+
+@given(u64, st.text(), st.binary())
+def test_port_send(seq: int, key: str, message: bytes) -> None:
+    assert frames.port_send(seq, key, message) == _pb(pb.Envelope(
+        seq=seq, port_send=pb.PortSend(key=key, message=message)))

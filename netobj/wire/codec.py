@@ -44,7 +44,16 @@ class Ref:
     key: str  # the entity's name at its home site (>= 128 random bits)
 
 
-RefHook = Callable[[object], Ref | None]
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """What a ref hook returns for an entity that travels as a tagged value instead of a
+    reference (a determined Var travels as its value: tags.BOUND_VAR / tags.FAILED)."""
+
+    tag: int
+    content: object
+
+
+RefHook = Callable[[object], "Ref | Tagged | None"]
 RefResolver = Callable[[Ref], object]
 
 _SCALARS: Final = (str, int, float, bool, bytes, type(None))
@@ -109,6 +118,12 @@ def _to_wire(value: object, ref_hook: RefHook | None, path: list[str], seen: set
     if isinstance(value, BaseException):
         return encode_exception_tag(value)
     ref = ref_hook(value) if ref_hook is not None else None
+    if type(ref) is Tagged:
+        path.append(".")
+        try:
+            return cbor2.CBORTag(ref.tag, _to_wire(ref.content, ref_hook, path, seen))
+        finally:
+            path.pop()
     if ref is None:
         raise errors.MarshalError(
             f"cannot marshal a value of type {cls.__module__}.{cls.__qualname__} at "
@@ -116,6 +131,7 @@ def _to_wire(value: object, ref_hook: RefHook | None, path: list[str], seen: set
             "dict, Record), Vars, Ports, proxies and instances of protocol-decorated classes "
             "can be sent"
         )
+    assert isinstance(ref, Ref)
     return cbor2.CBORTag(tags.REF, [ref.kind, ref.protocol, ref.site_id, ref.address, ref.key])
 
 
@@ -321,6 +337,13 @@ def find_unresolved(value: object, depth: int = 0) -> BaseException | None:
     return None
 
 
+def _extra_hook(build: Callable[[Any], object]) -> Callable[[Any, bool], object]:
+    def hook(content: object, immutable: bool) -> object:
+        return build(content)
+
+    return hook
+
+
 class Decoder:
     """Decodes values, handing references to ``resolve`` (the site's import table).
 
@@ -330,7 +353,8 @@ class Decoder:
 
     __slots__ = ("_semantic",)
 
-    def __init__(self, resolve: RefResolver | None = None, *, lenient: bool = False) -> None:
+    def __init__(self, resolve: RefResolver | None = None, *, lenient: bool = False,
+                 extra: dict[int, Callable[[Any], object]] | None = None) -> None:
         def ref_from_wire(content: object, immutable: bool) -> object:
             if not (
                 isinstance(content, list | tuple)
@@ -354,6 +378,8 @@ class Decoder:
             tags.EXCEPTION: _exception_from_wire,
             tags.RECORD: _record_hook,
         }
+        for tag, build in (extra or {}).items():
+            self._semantic[tag] = _extra_hook(build)
 
     def decode(self, data: bytes) -> object:
         if len(data) > MAX_VALUE_BYTES:

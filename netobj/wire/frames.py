@@ -129,3 +129,26 @@ def reply_batch(seq: int, outcomes: bytes, first_call_id: int = 0, values: bytes
         + (_ld(b"\x1a", values) if values else b"")
     )
     return _seq(seq) + _ld(b"\x42", body)
+
+
+def var_register(seq: int, key: str) -> bytes:
+    return _ser(pb.Envelope(seq=seq, var_register=pb.VarRegister(key=key)))
+
+
+def var_bind(seq: int, key: str, value: bytes, failed: bool) -> bytes:
+    return _ser(pb.Envelope(seq=seq, var_bind=pb.VarBind(key=key, value=value, failed=failed)))
+
+
+def var_redirect(seq: int, key: str, value: bytes, failed: bool) -> bytes:
+    return _ser(pb.Envelope(seq=seq, var_redirect=pb.VarRedirect(key=key, value=value,
+                                                                  failed=failed)))
+
+
+def var_need(seq: int, key: str) -> bytes:
+    return _ser(pb.Envelope(seq=seq, var_need=pb.VarNeed(key=key)))
+
+
+def port_send(seq: int, key: str, message: bytes) -> bytes:
+    body = (_ld(b"\x0a", key.encode()) if key else b"") + (
+        _ld(b"\x12", message) if message else b"")
+    return _seq(seq) + _ld(b"\x6a", body)

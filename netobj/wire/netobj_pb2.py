@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cnetobj.proto\x12\tnetobj.v1\"<\n\x05\x46rame\x12&\n\tenvelopes\x18\x01 \x03(\x0b\x32\x13.netobj.v1.Envelope\x12\x0b\n\x03\x61\x63k\x18\x02 \x01(\x04\"\xb2\x02\n\x08\x45nvelope\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12!\n\x05hello\x18\x02 \x01(\x0b\x32\x10.netobj.v1.HelloH\x00\x12)\n\theartbeat\x18\x03 \x01(\x0b\x32\x14.netobj.v1.HeartbeatH\x00\x12\x1f\n\x04\x63\x61ll\x18\x04 \x01(\x0b\x32\x0f.netobj.v1.CallH\x00\x12!\n\x05reply\x18\x05 \x01(\x0b\x32\x10.netobj.v1.ReplyH\x00\x12%\n\x07goodbye\x18\x06 \x01(\x0b\x32\x12.netobj.v1.GoodbyeH\x00\x12*\n\ncall_batch\x18\x07 \x01(\x0b\x32\x14.netobj.v1.CallBatchH\x00\x12,\n\x0breply_batch\x18\x08 \x01(\x0b\x32\x15.netobj.v1.ReplyBatchH\x00\x42\x06\n\x04\x62ody\"\x8d\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x16\n\x0e\x65xpect_site_id\x18\x04 \x01(\t\x12\x15\n\rlast_received\x18\x05 \x01(\x04\x12\x19\n\x11wrong_incarnation\x18\x06 \x01(\x08\"-\n\tHeartbeat\x12\x0f\n\x07sent_ns\x18\x01 \x01(\x04\x12\x0f\n\x07\x65\x63ho_ns\x18\x02 \x01(\x04\"R\n\x04\x43\x61ll\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x01(\x0c\x12\x0e\n\x06oneway\x18\x05 \x01(\x08\"E\n\x05Reply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0f\n\x05value\x18\x02 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x03 \x01(\x0cH\x00\x42\t\n\x07outcome\"l\n\tCallBatch\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x15\n\rfirst_call_id\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61lls\x18\x03 \x01(\x0c\x12\r\n\x05\x63ount\x18\x04 \x01(\r\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\r\n\x05\x61rity\x18\x06 \x01(\r\"E\n\nReplyBatch\x12\x10\n\x08outcomes\x18\x01 \x01(\x0c\x12\x15\n\rfirst_call_id\x18\x02 \x01(\x04\x12\x0e\n\x06values\x18\x03 \x01(\x0c\",\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\tpermanent\x18\x02 \x01(\x08\x32\x39\n\x04Link\x12\x31\n\x07\x43onnect\x12\x10.netobj.v1.Frame\x1a\x10.netobj.v1.Frame(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cnetobj.proto\x12\tnetobj.v1\"<\n\x05\x46rame\x12&\n\tenvelopes\x18\x01 \x03(\x0b\x32\x13.netobj.v1.Envelope\x12\x0b\n\x03\x61\x63k\x18\x02 \x01(\x04\"\x8c\x04\n\x08\x45nvelope\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12!\n\x05hello\x18\x02 \x01(\x0b\x32\x10.netobj.v1.HelloH\x00\x12)\n\theartbeat\x18\x03 \x01(\x0b\x32\x14.netobj.v1.HeartbeatH\x00\x12\x1f\n\x04\x63\x61ll\x18\x04 \x01(\x0b\x32\x0f.netobj.v1.CallH\x00\x12!\n\x05reply\x18\x05 \x01(\x0b\x32\x10.netobj.v1.ReplyH\x00\x12%\n\x07goodbye\x18\x06 \x01(\x0b\x32\x12.netobj.v1.GoodbyeH\x00\x12*\n\ncall_batch\x18\x07 \x01(\x0b\x32\x14.netobj.v1.CallBatchH\x00\x12,\n\x0breply_batch\x18\x08 \x01(\x0b\x32\x15.netobj.v1.ReplyBatchH\x00\x12.\n\x0cvar_register\x18\t \x01(\x0b\x32\x16.netobj.v1.VarRegisterH\x00\x12&\n\x08var_bind\x18\n \x01(\x0b\x32\x12.netobj.v1.VarBindH\x00\x12.\n\x0cvar_redirect\x18\x0b \x01(\x0b\x32\x16.netobj.v1.VarRedirectH\x00\x12&\n\x08var_need\x18\x0c \x01(\x0b\x32\x12.netobj.v1.VarNeedH\x00\x12(\n\tport_send\x18\r \x01(\x0b\x32\x13.netobj.v1.PortSendH\x00\x42\x06\n\x04\x62ody\"\x8d\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x16\n\x0e\x65xpect_site_id\x18\x04 \x01(\t\x12\x15\n\rlast_received\x18\x05 \x01(\x04\x12\x19\n\x11wrong_incarnation\x18\x06 \x01(\x08\"-\n\tHeartbeat\x12\x0f\n\x07sent_ns\x18\x01 \x01(\x04\x12\x0f\n\x07\x65\x63ho_ns\x18\x02 \x01(\x04\"R\n\x04\x43\x61ll\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x04 \x01(\x0c\x12\x0e\n\x06oneway\x18\x05 \x01(\x08\"E\n\x05Reply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0f\n\x05value\x18\x02 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x03 \x01(\x0cH\x00\x42\t\n\x07outcome\"l\n\tCallBatch\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x15\n\rfirst_call_id\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61lls\x18\x03 \x01(\x0c\x12\r\n\x05\x63ount\x18\x04 \x01(\r\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\r\n\x05\x61rity\x18\x06 \x01(\r\"E\n\nReplyBatch\x12\x10\n\x08outcomes\x18\x01 \x01(\x0c\x12\x15\n\rfirst_call_id\x18\x02 \x01(\x04\x12\x0e\n\x06values\x18\x03 \x01(\x0c\"\x1a\n\x0bVarRegister\x12\x0b\n\x03key\x18\x01 \x01(\t\"5\n\x07VarBind\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x08\"9\n\x0bVarRedirect\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x08\"\x16\n\x07VarNeed\x12\x0b\n\x03key\x18\x01 \x01(\t\"(\n\x08PortSend\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\x0c\",\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\tpermanent\x18\x02 \x01(\x08\x32\x39\n\x04Link\x12\x31\n\x07\x43onnect\x12\x10.netobj.v1.Frame\x1a\x10.netobj.v1.Frame(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRAME']._serialized_start=27
   _globals['_FRAME']._serialized_end=87
   _globals['_ENVELOPE']._serialized_start=90
-  _globals['_ENVELOPE']._serialized_end=396
-  _globals['_HELLO']._serialized_start=399
-  _globals['_HELLO']._serialized_end=540
-  _globals['_HEARTBEAT']._serialized_start=542
-  _globals['_HEARTBEAT']._serialized_end=587
-  _globals['_CALL']._serialized_start=589
-  _globals['_CALL']._serialized_end=671
-  _globals['_REPLY']._serialized_start=673
-  _globals['_REPLY']._serialized_end=742
-  _globals['_CALLBATCH']._serialized_start=744
-  _globals['_CALLBATCH']._serialized_end=852
-  _globals['_REPLYBATCH']._serialized_start=854
-  _globals['_REPLYBATCH']._serialized_end=923
-  _globals['_GOODBYE']._serialized_start=925
-  _globals['_GOODBYE']._serialized_end=969
-  _globals['_LINK']._serialized_start=971
-  _globals['_LINK']._serialized_end=1028
+  _globals['_ENVELOPE']._serialized_end=614
+  _globals['_HELLO']._serialized_start=617
+  _globals['_HELLO']._serialized_end=758
+  _globals['_HEARTBEAT']._serialized_start=760
+  _globals['_HEARTBEAT']._serialized_end=805
+  _globals['_CALL']._serialized_start=807
+  _globals['_CALL']._serialized_end=889
+  _globals['_REPLY']._serialized_start=891
+  _globals['_REPLY']._serialized_end=960
+  _globals['_CALLBATCH']._serialized_start=962
+  _globals['_CALLBATCH']._serialized_end=1070
+  _globals['_REPLYBATCH']._serialized_start=1072
+  _globals['_REPLYBATCH']._serialized_end=1141
+  _globals['_VARREGISTER']._serialized_start=1143
+  _globals['_VARREGISTER']._serialized_end=1169
+  _globals['_VARBIND']._serialized_start=1171
+  _globals['_VARBIND']._serialized_end=1224
+  _globals['_VARREDIRECT']._serialized_start=1226
+  _globals['_VARREDIRECT']._serialized_end=1283
+  _globals['_VARNEED']._serialized_start=1285
+  _globals['_VARNEED']._serialized_end=1307
+  _globals['_PORTSEND']._serialized_start=1309
+  _globals['_PORTSEND']._serialized_end=1349
+  _globals['_GOODBYE']._serialized_start=1351
+  _globals['_GOODBYE']._serialized_end=1395
+  _globals['_LINK']._serialized_start=1397
+  _globals['_LINK']._serialized_end=1454
 # @@protoc_insertion_point(module_scope)

@@ -15,7 +15,7 @@ class Frame(_message.Message):
     def __init__(self, envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., ack: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch")
+    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch", "var_register", "var_bind", "var_redirect", "var_need", "port_send")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,11 @@ class Envelope(_message.Message):
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
     CALL_BATCH_FIELD_NUMBER: _ClassVar[int]
     REPLY_BATCH_FIELD_NUMBER: _ClassVar[int]
+    VAR_REGISTER_FIELD_NUMBER: _ClassVar[int]
+    VAR_BIND_FIELD_NUMBER: _ClassVar[int]
+    VAR_REDIRECT_FIELD_NUMBER: _ClassVar[int]
+    VAR_NEED_FIELD_NUMBER: _ClassVar[int]
+    PORT_SEND_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hello: Hello
     heartbeat: Heartbeat
@@ -32,7 +37,12 @@ class Envelope(_message.Message):
     goodbye: Goodbye
     call_batch: CallBatch
     reply_batch: ReplyBatch
-    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ...) -> None: ...
+    var_register: VarRegister
+    var_bind: VarBind
+    var_redirect: VarRedirect
+    var_need: VarNeed
+    port_send: PortSend
+    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ..., var_register: _Optional[_Union[VarRegister, _Mapping]] = ..., var_bind: _Optional[_Union[VarBind, _Mapping]] = ..., var_redirect: _Optional[_Union[VarRedirect, _Mapping]] = ..., var_need: _Optional[_Union[VarNeed, _Mapping]] = ..., port_send: _Optional[_Union[PortSend, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("protocol_version", "site_id", "address", "expect_site_id", "last_received", "wrong_incarnation")
@@ -107,6 +117,46 @@ class ReplyBatch(_message.Message):
     first_call_id: int
     values: bytes
     def __init__(self, outcomes: _Optional[bytes] = ..., first_call_id: _Optional[int] = ..., values: _Optional[bytes] = ...) -> None: ...
+
+class VarRegister(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class VarBind(_message.Message):
+    __slots__ = ("key", "value", "failed")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    failed: bool
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ..., failed: _Optional[bool] = ...) -> None: ...
+
+class VarRedirect(_message.Message):
+    __slots__ = ("key", "value", "failed")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    failed: bool
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ..., failed: _Optional[bool] = ...) -> None: ...
+
+class VarNeed(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class PortSend(_message.Message):
+    __slots__ = ("key", "message")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    message: bytes
+    def __init__(self, key: _Optional[str] = ..., message: _Optional[bytes] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason", "permanent")

@@ -15,12 +15,14 @@ TUPLE: Final = 40960
 REF: Final = 40961
 #: An exception: [type_name, message, args, traceback_text].
 EXCEPTION: Final = 40962
-#: A failed value (what a failed Var holds): [exception].
+#: A failed value (a failed Var, sent): [exception] (it arrives as a fresh failed Var).
 FAILED: Final = 40963
 #: A netobj.Record: [label, {field: value}].
 RECORD: Final = 40964
+#: A Var that was already bound when sent: [value] (it arrives as a fresh bound Var).
+BOUND_VAR: Final = 40965
 
-ALL: Final = frozenset({TUPLE, REF, EXCEPTION, FAILED, RECORD})
+ALL: Final = frozenset({TUPLE, REF, EXCEPTION, FAILED, RECORD, BOUND_VAR})
 
 #: Entity kinds inside a REF tag.
 KIND_OBJECT: Final = "object"
