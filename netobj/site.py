@@ -35,14 +35,14 @@ from netobj import errors
 from netobj.link import FaultState, HandshakeError, Link, LinkConfig, read_hello
 from netobj.port import Port
 from netobj.protocols.invocation import Caller
-from netobj.protocols.variable import VarHolder, VarOwner
 from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
+from netobj.protocols.variable import VarHolder, VarOwner
 from netobj.proxy import Proxy, ProxyHost, proxy_ref
+from netobj.record import Record  # noqa: F401 - registers the RECORD tag decoder
 from netobj.ticket import format_ticket, parse_ticket
 from netobj.transport.base import Connection, ConnectionLost, Transport
-from netobj.record import Record  # noqa: F401 - registers the RECORD tag decoder
 from netobj.unify import unify
-from netobj.var import _BOUND, _FAILED, _LINKED, _UNBOUND, Var, _make_needed, deref, resolve_many
+from netobj.var import _BOUND, _FAILED, _UNBOUND, Var, _make_needed, deref, resolve_many
 from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
 
