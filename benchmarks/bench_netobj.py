@@ -1,4 +1,5 @@
-"""netobj: a stationary object for sequential and echo calls, an active one for pipelining."""
+"""netobj: a stationary object for sequential and echo calls, an active one for pipelining,
+and a Port (with a stationary Sink that tells how much of it was read) for one-way messages."""
 
 from __future__ import annotations
 
@@ -37,9 +38,49 @@ class ActiveCalc:
         return a + b
 
 
+@netobj.stationary
+class Sink:
+    """Reads a Port's stream on the server; ``seen(total)`` answers once ``total`` are in."""
+
+    def __init__(self, port: netobj.Port) -> None:
+        self.count = 0
+        self.sum = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._reader = asyncio.ensure_future(self._read(port))
+
+    async def _read(self, port: netobj.Port) -> None:
+        async for msg in port.stream:
+            self.count += 1
+            self.sum += msg
+            if self._waiters and self.count >= self._waiters[0][0]:
+                ready = [w for w in self._waiters if self.count >= w[0]]
+                self._waiters = [w for w in self._waiters if self.count < w[0]]
+                for _, fut in ready:
+                    if not fut.done():
+                        fut.set_result(None)
+
+    async def seen(self, total: int) -> tuple[int, int]:
+        """(messages read, their sum), once at least ``total`` messages were read."""
+        if self.count < total:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append((total, fut))
+            self._waiters.sort(key=lambda w: w[0])
+            await asyncio.wait_for(fut, CALL_TIMEOUT_S)
+        return self.count, self.sum
+
+
 async def _serve() -> None:
     async with netobj.Site(host=HOST, port=0) as site:
-        print("READY", site.offer(Calc()), site.offer(ActiveCalc()), flush=True)
+        port = netobj.Port()
+        sink = Sink(port)
+        print(
+            "READY",
+            site.offer(Calc()),
+            site.offer(ActiveCalc()),
+            site.offer(sink),
+            site.offer(port),
+            flush=True,
+        )
         await asyncio.Event().wait()  # until killed
 
 
@@ -58,15 +99,21 @@ class NetobjClient:
         self._lt = LoopThread("bench-netobj")
         self._site: netobj.Site | None = None
         try:
-            self._lt.run(self._connect(server.info[0], server.info[1]), CALL_TIMEOUT_S)
+            self._lt.run(self._connect(*server.info[:4]), CALL_TIMEOUT_S)
         except BaseException:
             self.close()
             raise
 
-    async def _connect(self, stationary_ticket: str, active_ticket: str) -> None:
+    async def _connect(
+        self, stationary_ticket: str, active_ticket: str, sink_ticket: str, port_ticket: str
+    ) -> None:
         self._site = await netobj.Site().start()
         self._calc: Any = await asyncio.wait_for(self._site.take(stationary_ticket), 30)
         self._acalc: Any = await asyncio.wait_for(self._site.take(active_ticket), 30)
+        self._sink: Any = await asyncio.wait_for(self._site.take(sink_ticket), 30)
+        self._port: netobj.Port = await asyncio.wait_for(self._site.take(port_ticket), 30)
+        self._sent = 0  # messages sent to the port so far (the server counts from the start)
+        self._sent_sum = 0
 
     async def _sequential(self, n: int) -> tuple[float, list[int]]:
         calc = self._calc
@@ -103,8 +150,23 @@ class NetobjClient:
             check(len(r) == len(payload), "netobj echo")
         return (clock() - start) / 1e9, lat
 
+    async def _messages(self, n: int) -> float:
+        send = self._port.send
+        t0 = time.perf_counter()
+        for i in range(n):
+            send(i)
+        count, total = await self._sink.seen(self._sent + n)
+        elapsed = time.perf_counter() - t0
+        self._sent += n
+        self._sent_sum += n * (n - 1) // 2
+        check(count == self._sent and total == self._sent_sum, "netobj port messages")
+        return elapsed
+
     def sequential(self, n: int) -> tuple[float, list[int]]:
         return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
+
+    def messages(self, n: int) -> float:
+        return self._lt.run(self._messages(n), CALL_TIMEOUT_S + n * 0.01)
 
     def pipelined(self, n: int) -> float:
         return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
@@ -130,7 +192,13 @@ def connect(server: ServerProcess) -> NetobjClient:
 def notes() -> list[str]:
     return [
         "netobj: client and server on uvloop; sequential/echo on a @stationary object, "
-        "pipelined on an @active object (all Vars created, then awaited in order)."
+        "pipelined on an @active object (all Vars created, then awaited in order).",
+        "netobj one-way: `port.send(i)` n times on a proxy of a Port owned by the server "
+        "process (send returns at once: the loop queues and writes the messages after the "
+        "sending loop yields), then `await sink.seen(total)` on a @stationary object of the "
+        "server, which answers once the server's reader task (`async for msg in "
+        "port.stream`) has read them all; the time includes that call. The server's port "
+        "keeps its whole stream (by design), so its memory grows with every message sent.",
     ]
 
 

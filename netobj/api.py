@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from netobj.link import FaultState
+from netobj.port import Port
 from netobj.proxy import Proxy, proxy_ref, proxy_site
+from netobj.var import Var
 
 C = TypeVar("C", bound=type)
 
@@ -36,8 +38,19 @@ def protocol_of(obj: Any) -> str | None:
 
 
 def fault_state(entity: Any) -> str:
-    """``"ok"``, ``"temp_fail"`` or ``"perm_fail"`` for a proxy; local entities are ``"ok"``."""
-    if not isinstance(entity, Proxy):
+    """``"ok"``, ``"temp_fail"`` or ``"perm_fail"`` of an entity here: for a proxy (object,
+    Var or Port owned elsewhere), the state of the link to its home; otherwise ``"ok"``."""
+    site: Any = None
+    home = ""
+    if isinstance(entity, Proxy):
+        site, home = proxy_site(entity), proxy_ref(entity).site_id
+    elif isinstance(entity, Port) and entity._remote is not None:
+        site, home = entity._remote[0], entity._remote[1].site_id
+    elif isinstance(entity, Var):
+        ext = entity._ext
+        if ext is not None and ext.host is not None and not ext.owned and ext.order:
+            site, home = ext.host, ext.order[0]
+    if site is None:
         return FaultState.OK.value
-    state = proxy_site(entity).link_state(proxy_ref(entity).site_id)
+    state: FaultState | None = site.link_state(home)
     return (state or FaultState.OK).value

@@ -178,7 +178,10 @@ class Site(ProxyHost):
         self._links: dict[str, Link] = {}
         self._callers: dict[str, Caller[Var[Any]]] = {}
         extra: dict[int, Callable[[Any], object]] = {
-            tags.BOUND_VAR: _bound_var_from_wire, tags.FAILED: _failed_var_from_wire}
+            tags.BOUND_VAR: self._bound_var_from_wire, tags.FAILED: self._failed_var_from_wire}
+        # Vars that were determined when first sent: identity only, no protocol (weak).
+        self._var_seen: weakref.WeakValueDictionary[str, Var[Any]] = (
+            weakref.WeakValueDictionary())
         self._decoder = codec.Decoder(self._resolve_ref, extra=extra)
         self._lenient_decoder = codec.Decoder(self._resolve_ref, lenient=True, extra=extra)
         # dataflow variables and ports (see netobj/protocols/variable.py)
@@ -360,10 +363,19 @@ class Site(ProxyHost):
     def _var_ref(self, var: Var[Any]) -> codec.Ref | codec.Tagged:
         readonly = var._ext is not None and var._ext.readonly
         rep = deref(var)
-        if not isinstance(rep, Var):
-            return codec.Tagged(tags.BOUND_VAR, [rep])
-        if rep._state == _FAILED:
-            return codec.Tagged(tags.FAILED, [rep._value])
+        if not isinstance(rep, Var) or rep._state == _FAILED:
+            # Determined: it travels with its value, and keeps its identity (owner, key).
+            ident = var._ext.order if var._ext is not None else None
+            if ident is None or not ident[0]:
+                key = _new_id(self._entropy)
+                ident = (self.id, key)
+                vext = var._ext_()
+                vext.order = ident
+                vext.address = self.address
+                self._var_seen[key] = var
+            if isinstance(rep, Var):
+                return codec.Tagged(tags.FAILED, [rep._value, *ident])
+            return codec.Tagged(tags.BOUND_VAR, [rep, *ident])
         ext = rep._ext_()
         if ext.host is None:  # first sent: this site owns it from now on
             if not self.address:
@@ -442,6 +454,33 @@ class Site(ProxyHost):
                 self._send_var(link, "var_register",
                                lambda seq: frames.var_register(seq, ref.key))
         return var.read_only() if ref.protocol == "readonly" else var
+
+    def _determined_var(self, content: Any, failed: bool) -> Var[Any]:
+        """A Var that arrives determined: the same Var as before when known here."""
+        if not (isinstance(content, list | tuple) and len(content) == 3
+                and isinstance(content[1], str) and isinstance(content[2], str)
+                and (not failed or isinstance(content[0], BaseException))):
+            raise errors.ProtocolError("malformed determined variable on the wire")
+        value, owner, key = content
+        var: Var[Any] | None
+        if owner == self.id:
+            var = self._var_exports.get(key) or self._var_seen.get(key)
+        else:
+            var = self._var_imports.get((owner, key))
+        if var is None:
+            var = Var()
+            var._ext_().order = (owner, key)
+            if owner != self.id:
+                self._var_imports[(owner, key)] = var
+        if var._state == _UNBOUND and owner != self.id:  # only the owner decides its own
+            _assign(var, value, failed)
+        return var
+
+    def _bound_var_from_wire(self, content: Any) -> Var[Any]:
+        return self._determined_var(content, False)
+
+    def _failed_var_from_wire(self, content: Any) -> Var[Any]:
+        return self._determined_var(content, True)
 
     def _import_port(self, ref: codec.Ref) -> Port:
         if ref.site_id == self.id:
@@ -1397,23 +1436,6 @@ def _forward_to(ack: Var[None]) -> Callable[[Var[Any]], None]:
             ack._resolve(None)
 
     return forward
-
-
-def _bound_var_from_wire(content: Any) -> Var[Any]:
-    if not (isinstance(content, list | tuple) and len(content) == 1):
-        raise errors.ProtocolError("malformed bound variable on the wire")
-    var: Var[Any] = Var()
-    var._resolve(content[0])
-    return var
-
-
-def _failed_var_from_wire(content: Any) -> Var[Any]:
-    if not (isinstance(content, list | tuple) and len(content) == 1
-            and isinstance(content[0], BaseException)):
-        raise errors.ProtocolError("malformed failed variable on the wire")
-    var: Var[Any] = Var()
-    var._reject(content[0])
-    return var
 
 
 def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:

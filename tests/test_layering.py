@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "netobj.site": {"netobj.errors", "netobj.wire", "netobj.transport", "netobj.link",
                     "netobj.protocols", "netobj.var", "netobj.ticket", "netobj.proxy",
                     "netobj.port", "netobj.record", "netobj.unify"},
-    "netobj.api": {"netobj.link", "netobj.proxy"},
+    "netobj.api": {"netobj.link", "netobj.proxy", "netobj.port", "netobj.var"},
     "netobj.testing": {"netobj.transport", "netobj.testing"},
     "netobj.repl": {"netobj"},
     "netobj.__main__": {"netobj", "netobj.repl"},

@@ -40,6 +40,11 @@ class Calc:
         self.log.append(i)
         return 2 * i
 
+    def keep(self, value: object) -> bool:
+        """Keep ``value`` (a Var stays the same variable here) in the log."""
+        self.log.append(value)
+        return True
+
     def get_log(self) -> list[object]:
         return self.log
 

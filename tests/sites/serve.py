@@ -33,6 +33,7 @@ async def main() -> None:
             "calc": lambda: objects.Calc(),
             "coder": lambda: objects.Coder(100),
             "ordered": lambda: objects.Ordered(),
+            "var": lambda: netobj.Var(),
         }
         for name in args.expose:
             print("TICKET", name, site.offer(made[name]()), flush=True)
