@@ -6,6 +6,11 @@ each workload once per system, in turn (netobj, Pyro5, RPyC, grpc.aio, netobj, .
 that machine noise falls on all of them alike. Per (workload, system) the table shows the
 best round by calls/s (with that round's latency percentiles and CPU) and the median round.
 Best, not median, because noise on a shared machine only ever slows a round down.
+
+Workloads: sequential add, pipelined add, 64 KiB echo (one table); one-way messages (netobj
+Port sends vs Pyro5 @oneway, RPyC async_ and a grpc.aio client stream; a second table); and,
+for netobj only, bind-to-seen latency of a dataflow variable held by 8 sites against one
+stationary round trip (a third table; see ``benchmarks.bench_dataflow``).
 """
 
 from __future__ import annotations
@@ -28,11 +33,22 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from benchmarks import bench_grpc, bench_netobj, bench_pyro, bench_rpyc
+from benchmarks import bench_dataflow, bench_grpc, bench_netobj, bench_pyro, bench_rpyc
 from benchmarks._common import ECHO_SIZE, REPO_ROOT, Client, ServerProcess
 
 SYSTEMS: tuple[ModuleType, ...] = (bench_netobj, bench_pyro, bench_rpyc, bench_grpc)
 WORKLOADS: tuple[str, ...] = ("sequential", "pipelined", "echo 64 KiB")
+MESSAGES = "one-way messages"
+LATENCY = "bind-to-seen"
+BIND_ROW = f"netobj bind-to-seen ({bench_dataflow.SITES} sites)"
+RTT_ROW = "netobj stationary RTT"
+PYRO_RTT_ROW = "Pyro5 RTT (reference)"
+ONEWAY_HOW = {
+    bench_netobj.NAME: "port.send(i) on a proxy Port",
+    bench_pyro.NAME: "@oneway method call",
+    bench_rpyc.NAME: "rpyc.async_ call, result ignored",
+    bench_grpc.NAME: "client-streaming call, one write per message",
+}
 TIMES = "\u00d7"  # the multiplication sign, spelt so for ruff's RUF001
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -44,13 +60,25 @@ class Sizes:
     echo: int
     rounds: int
     warmup: int
+    messages: int
+    binds: int
 
     def calls(self, workload: str) -> int:
         return {"sequential": self.sequential, "pipelined": self.pipelined}.get(workload, self.echo)
 
 
-FULL = Sizes(sequential=20_000, pipelined=20_000, echo=1_000, rounds=3, warmup=500)
-QUICK = Sizes(sequential=2_000, pipelined=2_000, echo=200, rounds=1, warmup=100)
+FULL = Sizes(
+    sequential=20_000,
+    pipelined=20_000,
+    echo=1_000,
+    rounds=3,
+    warmup=500,
+    messages=50_000,
+    binds=200,
+)
+QUICK = Sizes(
+    sequential=2_000, pipelined=2_000, echo=200, rounds=1, warmup=100, messages=5_000, binds=30
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,8 @@ class Sample:
     latencies_ns: tuple[int, ...] = ()
     client_cpu_s: float | None = None
     server_cpu_s: float | None = None
+    # bind-to-seen only: per bind, t_seen - t_bind of each site (index = site), ns
+    per_site_ns: tuple[tuple[int, ...], ...] = ()
 
     @property
     def calls_per_s(self) -> float:
@@ -159,12 +189,42 @@ def run_workload(
         elapsed, lat = client.sequential(n)
     elif workload == "pipelined":
         elapsed = client.pipelined(n)
+    elif workload == MESSAGES:
+        elapsed = client.messages(n)
     else:
         elapsed, lat = client.echo(n, payload)
     client_cpu = time.process_time() - client_cpu0
     server_cpu1 = server.cpu_seconds()
     server_cpu = None if server_cpu0 is None or server_cpu1 is None else server_cpu1 - server_cpu0
     return Sample(n, elapsed, tuple(lat), client_cpu, server_cpu)
+
+
+def run_latency(
+    cluster: bench_dataflow.Cluster,
+    pyro: tuple[Client, ServerProcess] | None,
+    n: int,
+) -> list[tuple[str, Sample]]:
+    """One round of the latency block: netobj RTT, netobj bind-to-seen, Pyro5 RTT."""
+    out: list[tuple[str, Sample]] = []
+
+    def cpu(far: Callable[[], float | None], run: Callable[[], Any]) -> tuple[Any, float, Any]:
+        c0, f0 = time.process_time(), far()
+        result = run()
+        c1, f1 = time.process_time(), far()
+        return result, c1 - c0, None if f0 is None or f1 is None else f1 - f0
+
+    (elapsed, lat), ccpu, fcpu = cpu(
+        lambda: cluster.cpu_seconds(binder_only=True), lambda: cluster.rtt(n)
+    )
+    out.append((RTT_ROW, Sample(n, elapsed, tuple(lat), ccpu, fcpu)))
+    (elapsed, lat), ccpu, fcpu = cpu(cluster.cpu_seconds, lambda: cluster.bind_to_seen(n))
+    per_site = tuple(tuple(d) for d in cluster.detail)
+    out.append((BIND_ROW, Sample(n, elapsed, tuple(lat), ccpu, fcpu, per_site)))
+    if pyro is not None:
+        client, server = pyro
+        (elapsed, lat), ccpu, fcpu = cpu(server.cpu_seconds, lambda: client.sequential(n))
+        out.append((PYRO_RTT_ROW, Sample(n, elapsed, tuple(lat), ccpu, fcpu)))
+    return out
 
 
 def run_all(
@@ -178,6 +238,8 @@ def run_all(
     payload = os.urandom(ECHO_SIZE)
     servers: dict[str, ServerProcess] = {}
     clients: dict[str, Client] = {}
+    workers: list[ServerProcess] = []
+    cluster: bench_dataflow.Cluster | None = None
     samples: dict[tuple[str, str], list[Sample]] = {}
     notes: list[str] = []
     problems: list[str] = []
@@ -187,11 +249,28 @@ def run_all(
             servers[system.NAME] = system.start_server()
             clients[system.NAME] = system.connect(servers[system.NAME])
             _log(f"{system.NAME}: server up, client connected ({time.perf_counter() - t0:.1f}s)")
+        if bench_netobj in systems:
+            t0 = time.perf_counter()
+            workers = bench_dataflow.start_workers()
+            cluster = bench_dataflow.Cluster(workers)
+            _log(
+                f"{bench_dataflow.NAME}: {len(workers)} workers up, coordinator connected "
+                f"({time.perf_counter() - t0:.1f}s)"
+            )
+        pyro = (
+            (clients[bench_pyro.NAME], servers[bench_pyro.NAME])
+            if bench_pyro.NAME in clients and cluster is not None
+            else None
+        )
         for system in systems:  # warm-up, not measured
             client = clients[system.NAME]
             client.sequential(sizes.warmup)
             client.pipelined(sizes.warmup)
             client.echo(max(1, sizes.warmup // 10), payload)
+            client.messages(sizes.warmup * 4)
+        if cluster is not None:
+            cluster.rtt(sizes.warmup)
+            cluster.bind_to_seen(min(sizes.binds, 20))
         _log("warm-up done")
         started = time.perf_counter()
         longest_round = 0.0
@@ -205,24 +284,42 @@ def run_all(
                 )
                 break
             round_start = time.perf_counter()
-            for workload in WORKLOADS:
-                n = sizes.calls(workload)
+            for workload in (*WORKLOADS, MESSAGES):
+                n = sizes.messages if workload == MESSAGES else sizes.calls(workload)
+                unit = "msgs/s" if workload == MESSAGES else "calls/s"
                 for system in systems:
                     name = system.NAME
                     sample = run_workload(clients[name], servers[name], workload, n, payload)
                     samples.setdefault((workload, system.NAME), []).append(sample)
                     _log(
-                        f"round {rnd}/{sizes.rounds} {workload:<12} {system.NAME:<9}"
-                        f"{sample.calls_per_s:>12,.0f} calls/s"
+                        f"round {rnd}/{sizes.rounds} {workload:<16} {system.NAME:<9}"
+                        f"{sample.calls_per_s:>12,.0f} {unit}"
+                    )
+            if cluster is not None:
+                for row, sample in run_latency(cluster, pyro, sizes.binds):
+                    samples.setdefault((LATENCY, row), []).append(sample)
+                    _log(
+                        f"round {rnd}/{sizes.rounds} {row:<32} p50 "
+                        f"{_fmt(sample.percentile_us(0.50), ',.1f')} µs, p99 "
+                        f"{_fmt(sample.percentile_us(0.99), ',.1f')} µs"
                     )
             longest_round = max(longest_round, time.perf_counter() - round_start)
+        if cluster is not None:
+            failures = cluster.ack_failures()
+            if failures:
+                problems.append(f"{bench_dataflow.NAME}: {failures} bind acks failed")
     finally:
         for name, client in clients.items():
             try:
                 client.close()
             except Exception as exc:
                 problems.append(f"{name}: client close failed: {exc!r}")
-        for name, server in servers.items():
+        if cluster is not None:
+            try:
+                cluster.close()
+            except Exception as exc:
+                problems.append(f"{bench_dataflow.NAME}: coordinator close failed: {exc!r}")
+        for name, server in [*servers.items(), *((f"worker {w.popen.pid}", w) for w in workers)]:
             code = server.popen.poll()
             if code is not None:
                 problems.append(
@@ -258,7 +355,10 @@ def report(
     lines.append(
         f"Counts: sequential {sizes.sequential:,}, pipelined {sizes.pipelined:,}, "
         f"echo {sizes.echo:,} {TIMES} {ECHO_SIZE:,} B; {rounds} interleaved round(s) "
-        f"(order per workload: {', '.join(names)}); warm-up {sizes.warmup} calls per system."
+        f"(order per workload: {', '.join(names)}); warm-up {sizes.warmup} calls per system. "
+        f"One-way messages {sizes.messages:,} per run (warm-up {sizes.warmup * 4:,}); "
+        f"bind-to-seen {sizes.binds:,} binds and {sizes.binds:,} RTT calls per run "
+        f"(warm-up {min(sizes.binds, 20)} binds, {sizes.warmup} calls)."
     )
     lines.append(
         "Shown: the **best round** by calls/s (p50/p99 and CPU from that same round) and the "
@@ -293,10 +393,16 @@ def report(
                 f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} "
                 f"| {'-' if ratio is None else f'{ratio:.2f}{TIMES}'} |"
             )
+    lines.extend(_messages_table(names, samples))
+    latency_lines, latency_notes, latency_summary = _latency_table(samples)
+    lines.extend(latency_lines)
     lines.append("")
     lines.append("Notes:")
     for system in systems:
         lines.extend(f"- {note}" for note in system.notes())
+    if latency_lines:
+        lines.extend(f"- {note}" for note in bench_dataflow.notes())
+    lines.extend(f"- {note}" for note in latency_notes)
     lines.extend(f"- {note}" for note in run_notes)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     lines.append(f"- total run time {elapsed_s:.1f}s; load average at end: {load}")
@@ -306,7 +412,117 @@ def report(
     if net is not None and pyro is not None:
         ratio = net.calls_per_s / pyro.calls_per_s
         lines.append(f"pipelined: netobj / Pyro5 BatchProxy = {ratio:.2f}{TIMES} (best rounds)")
+    net = bests.get((MESSAGES, bench_netobj.NAME))
+    pyro = bests.get((MESSAGES, bench_pyro.NAME))
+    if net is not None and pyro is not None:
+        ratio = net.calls_per_s / pyro.calls_per_s
+        lines.append(
+            f"one-way messages: netobj Port / Pyro5 @oneway = {ratio:.2f}{TIMES} (best rounds; "
+            f"{net.calls_per_s:,.0f} vs {pyro.calls_per_s:,.0f} msgs/s)"
+        )
+    lines.extend(latency_summary)
     return "\n".join(lines) + "\n"
+
+
+def _messages_table(
+    names: Sequence[str], samples: dict[tuple[str, str], list[Sample]]
+) -> list[str]:
+    rows = [(name, samples[(MESSAGES, name)]) for name in names if (MESSAGES, name) in samples]
+    if not rows:
+        return []
+    base_runs = samples.get((MESSAGES, bench_netobj.NAME))
+    base = best_sample(base_runs) if base_runs else None
+    lines = [
+        "",
+        f"One-way messages: n messages from this process to the server process, timed until "
+        f"the server has received all n (its answer to a final call included). Best round by "
+        f"msgs/s; netobj/X = netobj best msgs/s {chr(0xF7)} X best msgs/s.",
+        "",
+        "| workload | system | how | msgs/s (best) | msgs/s (median) | client CPU µs/msg "
+        "| server CPU µs/msg | netobj/X |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in rows:
+        best = best_sample(runs)
+        median = statistics.median(r.calls_per_s for r in runs)
+        ratio = base.calls_per_s / best.calls_per_s if base is not None else None
+        lines.append(
+            f"| {MESSAGES} | {name} | {ONEWAY_HOW.get(name, '')} | {_fmt(best.calls_per_s)} "
+            f"| {_fmt(median)} | {_fmt(best.cpu_us_per_call('client'), ',.1f')} "
+            f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} "
+            f"| {'-' if ratio is None else f'{ratio:.2f}{TIMES}'} |"
+        )
+    return lines
+
+
+def _best_latency(runs: list[Sample]) -> Sample:
+    """The round with the lowest p50."""
+    return min(runs, key=lambda s: s.percentile_us(0.50) or float("inf"))
+
+
+def _latency_table(
+    samples: dict[tuple[str, str], list[Sample]],
+) -> tuple[list[str], list[str], list[str]]:
+    """(table lines, notes, summary lines) for the bind-to-seen block; empty if not run."""
+    order = (BIND_ROW, RTT_ROW, PYRO_RTT_ROW)
+    rows = [(row, samples[(LATENCY, row)]) for row in order if (LATENCY, row) in samples]
+    if not rows:
+        return [], [], []
+    bests = {row: _best_latency(runs) for row, runs in rows}
+    rtt = bests.get(RTT_ROW)
+    div = chr(0xF7)
+    lines = [
+        "",
+        f"Bind-to-seen latency on {bench_dataflow.SITES} netobj sites, against one stationary "
+        "round trip (see the notes for the exact measurement). Best round by p50 (p99 and "
+        f"CPU from that same round); ratio = row {div} netobj stationary RTT.",
+        "",
+        "| workload | measure | ops per round | p50 µs (best) | p99 µs | p50 µs (median of "
+        f"rounds) | p50 {div} RTT p50 | p99 {div} RTT p99 | client CPU µs/op "
+        "| far side CPU µs/op |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def ratio(sample: Sample, q: float) -> str:
+        if rtt is None:
+            return "-"
+        a, b = sample.percentile_us(q), rtt.percentile_us(q)
+        return "-" if a is None or not b else f"{a / b:.2f}{TIMES}"
+
+    for row, runs in rows:
+        best = bests[row]
+        median = statistics.median(r.percentile_us(0.50) or 0.0 for r in runs)
+        lines.append(
+            f"| {LATENCY} | {row} | {best.calls:,} | {_fmt(best.percentile_us(0.50), ',.1f')} "
+            f"| {_fmt(best.percentile_us(0.99), ',.1f')} | {_fmt(median, ',.1f')} "
+            f"| {ratio(best, 0.50)} | {ratio(best, 0.99)} "
+            f"| {_fmt(best.cpu_us_per_call('client'), ',.1f')} "
+            f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} |"
+        )
+    notes: list[str] = []
+    summary: list[str] = []
+    bind = bests.get(BIND_ROW)
+    if bind is not None and bind.per_site_ns:
+        sites = len(bind.per_site_ns[0])
+        p50 = [statistics.median(d[k] for d in bind.per_site_ns) / 1000.0 for k in range(sites)]
+        first = statistics.median(min(d) for d in bind.per_site_ns) / 1000.0
+        others = ", ".join(f"{x:,.0f}" for x in sorted(p50[2:]))
+        notes.append(
+            "bind-to-seen per site, best round, p50 of t_seen - t_bind in µs: "
+            f"site 0 (owner) {p50[0]:,.0f}, site 1 (binder) {p50[1]:,.0f}, "
+            f"sites 2-{sites - 1} (sorted) {others}; first site to see it {first:,.0f}, "
+            f"last {bind.percentile_us(0.50) or 0:,.0f}."
+        )
+    if bind is not None and rtt is not None:
+        summary.append(
+            f"bind-to-seen on {bench_dataflow.SITES} sites: p50 "
+            f"{_fmt(bind.percentile_us(0.50), ',.0f')} µs / p99 "
+            f"{_fmt(bind.percentile_us(0.99), ',.0f')} µs = {ratio(bind, 0.50)} / "
+            f"{ratio(bind, 0.99)} one stationary RTT (p50 "
+            f"{_fmt(rtt.percentile_us(0.50), ',.0f')} µs / p99 "
+            f"{_fmt(rtt.percentile_us(0.99), ',.0f')} µs) (best rounds)"
+        )
+    return lines, notes, summary
 
 
 # -- command line ---------------------------------------------------------------------------
@@ -319,12 +535,20 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small bounded run: 2,000 / 2,000 / 200 calls, 1 round"
+        "--quick",
+        action="store_true",
+        help="small bounded run: 2,000 / 2,000 / 200 calls, 5,000 messages, 30 binds, 1 round",
     )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 1)")
     parser.add_argument("--sequential", type=int, metavar="N", help="sequential add calls")
     parser.add_argument("--pipelined", type=int, metavar="N", help="pipelined add calls")
     parser.add_argument("--echo", type=int, metavar="N", help="64 KiB echo calls")
+    parser.add_argument(
+        "--messages", type=int, metavar="N", help="one-way messages per run (default 50,000)"
+    )
+    parser.add_argument(
+        "--binds", type=int, metavar="N", help="bind-to-seen binds (and RTT calls) per run"
+    )
     parser.add_argument(
         "--systems",
         default=",".join(s.NAME for s in SYSTEMS),
@@ -357,8 +581,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         echo=args.echo or base.echo,
         rounds=args.rounds or base.rounds,
         warmup=base.warmup,
+        messages=args.messages or base.messages,
+        binds=args.binds or base.binds,
     )
-    if min(sizes.sequential, sizes.pipelined, sizes.echo, sizes.rounds) < 1:
+    counts = (sizes.sequential, sizes.pipelined, sizes.echo, sizes.rounds, sizes.messages)
+    if min(*counts, sizes.binds) < 1:
         parser.error("counts and rounds must be positive")
     if args.budget is None:
         args.budget = 20.0 if args.quick else 172.0

@@ -196,6 +196,10 @@ class Client(Protocol):
         """``echo(payload)`` n times, sequentially: (seconds, per-call ns)."""
         ...
 
+    def messages(self, n: int) -> float:
+        """n one-way messages, timed until the server has received them all; seconds."""
+        ...
+
     def close(self) -> None: ...
 
 

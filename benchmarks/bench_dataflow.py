@@ -154,9 +154,7 @@ class Cluster:
 
     async def _connect(self, tickets: list[str]) -> None:
         self._site = await netobj.Site(host=HOST, port=0).start()
-        self._proxies: list[Any] = [
-            await asyncio.wait_for(self._site.take(t), 30) for t in tickets
-        ]
+        self._proxies: list[Any] = [await asyncio.wait_for(self._site.take(t), 30) for t in tickets]
         self._report = netobj.Port()
         self._reader = asyncio.ensure_future(self._read_reports())
 
@@ -193,13 +191,15 @@ class Cluster:
         variables: list[netobj.Var[Any]] = [netobj.Var() for _ in range(n)]
         # set-up, not timed: every worker holds every Var, and so does this site
         held = await asyncio.wait_for(
-            asyncio.gather(*(w.hold(variables, self._report, tag, k + 1)
-                             for k, w in enumerate(self._proxies))),
+            asyncio.gather(
+                *(w.hold(variables, self._report, tag, k + 1) for k, w in enumerate(self._proxies))
+            ),
             CALL_TIMEOUT_S,
         )
         check(all(h == n for h in held), "dataflow hold")
-        local = [asyncio.ensure_future(self._see_local(v, (tag, j)))
-                 for j, v in enumerate(variables)]
+        local = [
+            asyncio.ensure_future(self._see_local(v, (tag, j))) for j, v in enumerate(variables)
+        ]
         binder = self._proxies[0]
         lat = [0] * n
         detail: list[list[int]] = []

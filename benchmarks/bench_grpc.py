@@ -49,6 +49,15 @@ async def _echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return request
 
 
+async def _sink(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+    count = total = 0
+    unpack = ONE.unpack
+    async for request in requests:
+        count += 1
+        total += unpack(request)[0]
+    return PAIR.pack(count, total)
+
+
 async def _serve() -> None:
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
@@ -57,6 +66,7 @@ async def _serve() -> None:
             "Add": grpc.unary_unary_rpc_method_handler(_add),
             "AddStream": grpc.stream_stream_rpc_method_handler(_add_stream),
             "Echo": grpc.unary_unary_rpc_method_handler(_echo),
+            "Sink": grpc.stream_unary_rpc_method_handler(_sink),
         },
     )
     server = grpc.aio.server()
@@ -95,6 +105,7 @@ class GrpcClient:
         self._add: Any = self._channel.unary_unary(f"/{SERVICE}/Add")
         self._add_stream: Any = self._channel.stream_stream(f"/{SERVICE}/AddStream")
         self._echo: Any = self._channel.unary_unary(f"/{SERVICE}/Echo")
+        self._sink: Any = self._channel.stream_unary(f"/{SERVICE}/Sink")
 
     async def _sequential(self, n: int) -> tuple[float, list[int]]:
         add = self._add
@@ -144,8 +155,23 @@ class GrpcClient:
             check(len(r) == len(payload), "grpc echo")
         return (clock() - start) / 1e9, lat
 
+    async def _messages(self, n: int) -> float:
+        pack = ONE.pack
+        t0 = time.perf_counter()
+        call = self._sink(timeout=CALL_TIMEOUT_S + n * 0.01)
+        for i in range(n):
+            await call.write(pack(i))
+        await call.done_writing()
+        r = await call
+        elapsed = time.perf_counter() - t0
+        check(PAIR.unpack(r) == (n, n * (n - 1) // 2), "grpc client stream")
+        return elapsed
+
     def sequential(self, n: int) -> tuple[float, list[int]]:
         return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
+
+    def messages(self, n: int) -> float:
+        return self._lt.run(self._messages(n), CALL_TIMEOUT_S + n * 0.01)
 
     def pipelined(self, n: int) -> float:
         return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
@@ -173,7 +199,10 @@ def notes() -> list[str]:
     return [
         f"grpc.aio: client and server on {loop}; generic handlers, raw bytes (struct-packed "
         "ints), unary Add/Echo; pipelined = one bidi stream, a writer task and a reader "
-        "task running concurrently."
+        "task running concurrently.",
+        "grpc.aio one-way: one client-streaming call (stream_unary), `await call.write(b)` "
+        "per message, then done_writing(); the server counts the messages and replies with "
+        "the count once the stream ends, included in the time.",
     ]
 
 

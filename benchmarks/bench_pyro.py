@@ -1,8 +1,9 @@
-"""Pyro5: marshal serializer, thread server; pipelining via BatchProxy."""
+"""Pyro5: marshal serializer, thread server; pipelining via BatchProxy; @oneway messages."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -59,6 +60,25 @@ class Calc:
     def echo(self, b: bytes) -> bytes:
         return b
 
+    def __init__(self) -> None:
+        self._count = 0
+        self._sum = 0
+        self._cond = threading.Condition()
+
+    @Pyro5.api.oneway  # type: ignore[untyped-decorator]
+    def push(self, i: int) -> None:
+        # Pyro5's daemon runs every oneway call in a new thread of its own
+        with self._cond:
+            self._count += 1
+            self._sum += i
+            self._cond.notify_all()
+
+    def received(self, total: int) -> tuple[int, int]:
+        """(calls run, their sum), once ``total`` push calls have run (or after a timeout)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._count >= total, timeout=CALL_TIMEOUT_S / 2)
+            return self._count, self._sum
+
 
 def serve() -> None:
     _configure()
@@ -78,6 +98,8 @@ class PyroClient:
         _patch_marshal_batch()
         self._proxy: Any = Pyro5.api.Proxy(server.info[0])
         self._proxy._pyroBind()
+        self._sent = 0
+        self._sent_sum = 0
 
     def sequential(self, n: int) -> tuple[float, list[int]]:
         add = self._proxy.add
@@ -113,6 +135,18 @@ class PyroClient:
             check(len(r) == len(payload), "Pyro5 echo")
         return (clock() - start) / 1e9, lat
 
+    def messages(self, n: int) -> float:
+        push, received = self._proxy.push, self._proxy.received
+        t0 = time.perf_counter()
+        for i in range(n):
+            push(i)
+        count, total = received(self._sent + n)
+        elapsed = time.perf_counter() - t0
+        self._sent += n
+        self._sent_sum += n * (n - 1) // 2
+        check(count == self._sent and total == self._sent_sum, "Pyro5 oneway messages")
+        return elapsed
+
     def close(self) -> None:
         self._proxy._pyroRelease()
 
@@ -126,7 +160,12 @@ def notes() -> list[str]:
         "Pyro5: marshal serializer and SOCK_NODELAY on both sides, SERVERTYPE=thread; "
         "pipelined = one BatchProxy (all calls in one request message, all results in one "
         "reply message). Pyro5 5.17's BatchProxy crashes with marshal (kwargs=None passed to "
-        "MarshalSerializer.dumpsCall); the client patches dumpsCall to send {} instead."
+        "MarshalSerializer.dumpsCall); the client patches dumpsCall to send {} instead.",
+        "Pyro5 one-way: a @Pyro5.api.oneway method `push(i)` called n times (each a "
+        "blocking socket send, no reply), then a normal call `received(total)` returning "
+        "the server's count, included in the time. Pyro5 5.17's daemon runs every oneway "
+        "call in a new thread (no option turns that off), so `received` waits (bounded) "
+        "until all n push calls have run.",
     ]
 
 

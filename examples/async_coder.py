@@ -62,7 +62,8 @@ async def take(ticket: str) -> tuple[list[int], int]:
         x1, x2, x3 = c.get(), c.get(), c.get()  # three Vars; nothing awaited yet
 
         async def total() -> int:
-            return await x1 + await x2 + await x3
+            s: int = await x1 + await x2 + await x3
+            return s
 
         s = await asyncio.wait_for(total(), TIMEOUT)
         values = [x1.result(), x2.result(), x3.result()]

@@ -70,6 +70,8 @@ class LinkConfig:
     redial_max_s: float = 1.0
     ack_delay_s: float = 0.005
     max_unacked: int = MAX_UNACKED_DEFAULT
+    #: How long a closing site waits for its last messages to be acknowledged.
+    close_drain_s: float = 2.0
 
 
 class HandshakeError(Exception):
@@ -147,6 +149,7 @@ class Link:
         self._last_sent = loop.time()
         self._temp_since: float | None = None
         self._ack_timer: asyncio.TimerHandle | None = None
+        self._drain_waiter: asyncio.Event | None = None
         self._monitor = asyncio.ensure_future(self._monitor_loop())
         self.stats = {"frames_out": 0, "frames_in": 0, "envelopes_out": 0, "resent": 0,
                       "reconnects": 0, "dup_dropped": 0}
@@ -457,6 +460,8 @@ class Link:
         unacked = self._unacked
         while unacked and unacked[0][0] <= upto:
             unacked.popleft()
+        if not unacked and self._drain_waiter is not None:
+            self._drain_waiter.set()
 
     # -- fault state ----------------------------------------------------------------------
 
@@ -509,6 +514,19 @@ class Link:
                     self.declare_perm(f"unreachable for {cfg.perm_timeout_s} s (perm_timeout)")
             if self._conn is None and self._is_dialer:
                 self._ensure_dialing()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (up to ``timeout_s``) until the peer acknowledged everything sent so far."""
+        if not self._unacked or self.state is FaultState.PERM_FAIL:
+            return True
+        self._drain_waiter = waiter = asyncio.Event()
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._drain_waiter = None
+        return True
 
     async def aclose(self, goodbye: str | None = None) -> None:
         self._closing = True

@@ -240,6 +240,12 @@ class Site(ProxyHost):
         if self._closed or not self._started:
             self._closed = True
             return
+        # Deliver what is already on its way (calls queued, replies, port messages) before
+        # saying goodbye: a clean close loses nothing that was sent.
+        for link in list(self._links.values()):
+            self._flush_before(link)
+        await asyncio.gather(*(link.drain(self._link_config.close_drain_s)
+                               for link in self._links.values() if link.connected))
         self._closed = True
         closing = errors.SiteClosedError("the local site was closed")
         for box in self._outbox.values():

@@ -37,3 +37,24 @@ def test_repl_takes_a_ticket_and_calls() -> None:
         server.stdin.close()
         server.wait(10)
         server.stdout.close()
+
+
+def test_async_coder_demo() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "async_coder.py"), "--demo"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "100\n347\n22\nsum 469\n" in out.stdout
+    assert "ok: 100 + 347 + 22 = 469" in out.stdout
+
+
+def test_pipeline_demo() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "pipeline.py"), "--demo",
+                          "-n", "30"],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    got = [int(line.split()[1]) for line in out.stdout.splitlines()
+           if line.strip().startswith("got ")]
+    assert got == [3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+    assert "producer sees total 165" in out.stdout
+    assert "  total 165" in out.stdout
+    assert "ok: the consumer got the 10 multiples of 3 up to 30 in order" in out.stdout

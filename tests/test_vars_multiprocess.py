@@ -157,3 +157,22 @@ async def test_three_senders_10000_messages_each_to_one_port(site: netobj.Site) 
             if p.returncode is None:
                 p.kill()
         await finish(procs)
+
+
+async def test_clean_close_delivers_what_was_sent(site: netobj.Site) -> None:
+    port = netobj.Port()
+    proc = await start_worker("sendclose", site.offer(port), "3000")
+    try:
+        got: list[int] = []
+
+        async def collect() -> None:
+            async for msg in port.stream:
+                got.append(msg)
+                if len(got) == 3000:
+                    return
+
+        await asyncio.wait_for(collect(), 60)
+        assert got == list(range(3000))
+        assert await read_line(proc) == "CLOSED"
+    finally:
+        await finish([proc])

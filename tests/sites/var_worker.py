@@ -64,12 +64,23 @@ async def send(port_ticket: str, coord_ticket: str, tag: str, n: int) -> None:
         print("DONE", flush=True)
 
 
+async def send_and_close(port_ticket: str, n: int) -> None:
+    """Send n messages and close the site at once: a clean close delivers them all."""
+    async with netobj.Site(link_config=CONFIG) as site:
+        port = await asyncio.wait_for(site.take(port_ticket), 30)
+        for i in range(n):
+            port.send(i)
+    print("CLOSED", flush=True)
+
+
 def main() -> None:
     mode, *args = sys.argv[1:]
     if mode == "wait":
         coro = wait(args[0])
     elif mode == "race":
         coro = race(args[0], args[1], int(args[2]), int(args[3]))
+    elif mode == "sendclose":
+        coro = send_and_close(args[0], int(args[1]))
     elif mode == "send":
         coro = send(args[0], args[1], args[2], int(args[3]))
     else:
