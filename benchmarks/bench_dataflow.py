@@ -146,6 +146,8 @@ class Cluster:
         self._reader: asyncio.Task[None] | None = None
         # the last run's t_seen - t_bind per bind, per site (index = site), ns
         self.detail: list[list[int]] = []
+        # the last bind run's CPU seconds during the timed part: (this process, all workers)
+        self.cpu: tuple[float, float | None] = (0.0, None)
         try:
             self._lt.run(self._connect([w.info[0] for w in self.workers]), CALL_TIMEOUT_S)
         except BaseException:
@@ -203,6 +205,7 @@ class Cluster:
         binder = self._proxies[0]
         lat = [0] * n
         detail: list[list[int]] = []
+        cpu0, far0 = time.process_time(), self.cpu_seconds()
         start = time.perf_counter()
         try:
             for j in range(n):
@@ -222,6 +225,8 @@ class Cluster:
                 del self._pending[key]
                 self._complete.pop(key, None)
         elapsed = time.perf_counter() - start
+        cpu1, far1 = time.process_time(), self.cpu_seconds()
+        self.cpu = (cpu1 - cpu0, None if far0 is None or far1 is None else far1 - far0)
         check(not self._bad_reports, f"dataflow reports: {self._bad_reports[:3]}")
         self.detail = detail
         return elapsed, lat
@@ -291,8 +296,10 @@ def notes() -> list[str]:
         "on the same 8-process set-up, same count as binds. Pyro5 RTT (reference): the "
         "Pyro5 client's sequential add, same count, in the same rounds. ratio = row ÷ netobj "
         "stationary RTT. CPU µs/op = CPU time per bind or call of this process (all its "
-        "threads, client side) and of the far side: all 7 worker processes for bind-to-seen, "
-        "site 1 for the netobj RTT, the Pyro5 server for Pyro5's.",
+        "threads; for bind-to-seen that is site 0's work plus triggering each bind with a "
+        "call to site 1) and of the far side: all 7 worker processes for bind-to-seen (the "
+        "timed part only, not the set-up), site 1 for the netobj RTT, the Pyro5 server for "
+        "Pyro5's (10 ms /proc resolution per process).",
     ]
 
 

@@ -150,6 +150,8 @@ class Link:
         self._temp_since: float | None = None
         self._ack_timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Event | None = None
+        self._writing = False
+        self._written = asyncio.Event()
         self._monitor = asyncio.ensure_future(self._monitor_loop())
         self.stats = {"frames_out": 0, "frames_in": 0, "envelopes_out": 0, "resent": 0,
                       "reconnects": 0, "dup_dropped": 0}
@@ -366,7 +368,12 @@ class Link:
                 self.stats["frames_out"] += 1
                 self.stats["envelopes_out"] += len(batch)
                 self._last_sent = self._loop.time()
-                await conn.send(data)
+                self._writing = True
+                try:
+                    await conn.send(data)
+                finally:
+                    self._writing = False
+                    self._written.set()
         except ConnectionLost as exc:
             self._connection_lost(conn, str(exc))
         except asyncio.CancelledError:
@@ -515,6 +522,12 @@ class Link:
             if self._conn is None and self._is_dialer:
                 self._ensure_dialing()
 
+    async def _written_out(self) -> None:
+        """Wait until everything queued for the current connection has been written."""
+        while self._sendq or self._writing:
+            self._written.clear()
+            await self._written.wait()
+
     async def drain(self, timeout_s: float) -> bool:
         """Wait (up to ``timeout_s``) until the peer acknowledged everything sent so far."""
         if not self._unacked or self.state is FaultState.PERM_FAIL:
@@ -532,11 +545,11 @@ class Link:
         self._closing = True
         conn = self._conn
         if conn is not None and goodbye is not None:
-            with contextlib.suppress(ConnectionLost, Exception):
-                await asyncio.wait_for(
-                    conn.send(frames.build_frame([frames.goodbye(goodbye, True)], self._in_seq)),
-                    0.5,
-                )
+            # through the writer: a stream takes one write at a time
+            self._sendq.append(frames.goodbye(goodbye, True))
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._written_out(), 0.5)
         if conn is not None:
             self._detach(conn)
             await conn.close("site closing")

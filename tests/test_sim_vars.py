@@ -242,3 +242,22 @@ def test_owner_crash_fails_waiting_proxies_permanently() -> None:
         assert netobj.fault_state(x) == "ok"  # the owner's own Var
 
     simulate(8, 3, scenario)
+
+
+@pytest.mark.parametrize("n", [1024, 1025, 5000])
+def test_closing_right_after_sending_loses_nothing(n: int) -> None:
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        owner, sender = sites
+        port = netobj.Port()
+        proxy = await sender.take(owner.offer(port))
+        for i in range(n):
+            proxy.send(i)
+        await sender.aclose()
+        got: list[int] = []
+        async for msg in port.stream:
+            got.append(msg)
+            if len(got) == n:
+                break
+        assert got == list(range(n))
+
+    simulate(n, 2, scenario)
