@@ -100,3 +100,55 @@ def test_oneway_calls_wait_for_nothing() -> None:
     sc = caller.call(None, "k", "m", b"", True)
     assert sc.oneway and not caller.pending
     assert caller.on_reply(sc.call_id) is None
+
+
+# -- the dataflow-variable protocol ------------------------------------------------------
+
+from netobj.protocols.variable import SendRedirect, VarHolder, VarOwner  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.sampled_from(["reg", "bind", "change"]),
+                          st.sampled_from(["s1", "s2", "s3"]), st.booleans()), max_size=60))
+def test_var_owner_invariants(ops: list[tuple[str, str, bool]]) -> None:
+    owner = VarOwner()
+    owner.on_export("k")
+    free = True
+    registered: set[str] = set()
+    wins = 0
+    for op, site, _flag in ops:
+        if op == "reg":
+            sends = owner.on_register("k", site, not free)
+            registered.add(site)
+            # a late registrant is told at once, an early one waits for the change
+            assert sends == ([SendRedirect("k", site)] if not free else [])
+        elif op == "bind":
+            if owner.on_bind_request("k", free):
+                wins += 1
+                free = False
+        else:
+            sends = owner.on_changed("k")
+            assert {s.site for s in sends} == registered  # every holder, once each
+            assert len(sends) == len(registered)
+    assert wins <= 1, "only the first request that finds the Var free wins"
+    assert owner.holders["k"] == registered
+
+
+def test_var_owner_ignores_unknown_keys_and_failed_sites() -> None:
+    owner = VarOwner()
+    assert owner.on_register("nope", "s1", True) == []
+    assert not owner.on_bind_request("nope", True)
+    owner.on_export("k")
+    owner.on_register("k", "s1", False)
+    owner.on_site_failed("s1")
+    assert owner.on_changed("k") == []
+
+
+def test_var_holder_answers_each_request_once() -> None:
+    holder: VarHolder[str] = VarHolder()
+    holder.on_bind("o1", "k", 1, "ack1", False)
+    holder.on_bind("o1", "k", 2, "ack2", False)
+    holder.on_bind("o2", "j", 3, "ack3", True)
+    assert [p.ack for p in holder.on_redirect("o1", "k")] == ["ack1", "ack2"]
+    assert holder.on_redirect("o1", "k") == []
+    assert [p.ack for p in holder.on_owner_failed("o2")] == ["ack3"]
+    assert holder.pending == {}

@@ -261,3 +261,28 @@ def test_closing_right_after_sending_loses_nothing(n: int) -> None:
         assert got == list(range(n))
 
     simulate(n, 2, scenario)
+
+
+def test_an_equal_bind_succeeds_and_ports_travel_inside_values() -> None:
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        owner, a, b = sites
+        x: netobj.Var[object] = netobj.Var()
+        t = owner.offer(x)
+        xa, xb = await a.take(t), await b.take(t)
+        acks = [xa.bind([1, "same"]), xb.bind([1, "same"])]
+        for ack in acks:  # both agree with the winner: both succeed
+            if ack is not None:
+                await asyncio.wait_for(ack, 10)
+        assert await x == [1, "same"]
+        # a port inside a value, sent through a call, reaches its owner's stream
+        calc = await a.take(owner.offer(Calc()))
+        port = netobj.Port()
+        holder = await calc.echo({"reply_to": port})  # now owned by site a
+        assert holder["reply_to"] is port
+        remote_port = await owner.take(a.offer(port))
+        remote_port.send("hello")
+        async for msg in port.stream:
+            assert msg == "hello"
+            break
+
+    simulate(21, 3, scenario)
