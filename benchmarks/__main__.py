@@ -200,31 +200,41 @@ def run_workload(
 
 
 def run_latency(
-    cluster: bench_dataflow.Cluster,
-    pyro: tuple[Client, ServerProcess] | None,
-    n: int,
+    cluster: bench_dataflow.Cluster, pyro: Any | None, n: int
 ) -> list[tuple[str, Sample]]:
-    """One round of the latency block: netobj RTT, netobj bind-to-seen, Pyro5 RTT."""
+    """One round of the latency rows: netobj RTT, netobj bind-to-seen and (if ``pyro``, a
+    Pyro5 client) Pyro5's RTT, alternating in blocks of ``bench_dataflow.CHUNK`` ops."""
+    rows = [RTT_ROW, BIND_ROW] + ([PYRO_RTT_ROW] if pyro is not None else [])
+    acc: dict[str, list[bench_dataflow.Run]] = {row: [] for row in rows}
+    done = 0
+    while done < n:
+        k = min(bench_dataflow.CHUNK, n - done)
+        acc[RTT_ROW].append(cluster.rtt(k))
+        acc[BIND_ROW].append(cluster.bind_to_seen(k))
+        if pyro is not None:
+            far0, cpu0 = pyro.server_cpu(), time.process_time()
+            elapsed, lat = pyro.sequential(k)
+            cpu = time.process_time() - cpu0
+            acc[PYRO_RTT_ROW].append(
+                bench_dataflow.Run(elapsed, lat, cpu, pyro.server_cpu() - far0, [])
+            )
+        done += k
     out: list[tuple[str, Sample]] = []
-
-    def cpu(far: Callable[[], float | None], run: Callable[[], Any]) -> tuple[Any, float, Any]:
-        c0, f0 = time.process_time(), far()
-        result = run()
-        c1, f1 = time.process_time(), far()
-        return result, c1 - c0, None if f0 is None or f1 is None else f1 - f0
-
-    (elapsed, lat), ccpu, fcpu = cpu(
-        lambda: cluster.cpu_seconds(binder_only=True), lambda: cluster.rtt(n)
-    )
-    out.append((RTT_ROW, Sample(n, elapsed, tuple(lat), ccpu, fcpu)))
-    elapsed, lat = cluster.bind_to_seen(n)
-    ccpu, fcpu = cluster.cpu  # the timed part only, not the set-up
-    per_site = tuple(tuple(d) for d in cluster.detail)
-    out.append((BIND_ROW, Sample(n, elapsed, tuple(lat), ccpu, fcpu, per_site)))
-    if pyro is not None:
-        client, server = pyro
-        (elapsed, lat), ccpu, fcpu = cpu(server.cpu_seconds, lambda: client.sequential(n))
-        out.append((PYRO_RTT_ROW, Sample(n, elapsed, tuple(lat), ccpu, fcpu)))
+    for row in rows:
+        runs = acc[row]
+        out.append(
+            (
+                row,
+                Sample(
+                    n,
+                    sum(r.elapsed_s for r in runs),
+                    tuple(x for r in runs for x in r.latencies_ns),
+                    sum(r.client_cpu_s for r in runs),
+                    sum(r.far_cpu_s for r in runs),
+                    tuple(tuple(d) for r in runs for d in r.per_site_ns),
+                ),
+            )
+        )
     return out
 
 
@@ -258,11 +268,7 @@ def run_all(
                 f"{bench_dataflow.NAME}: {len(workers)} workers up, coordinator connected "
                 f"({time.perf_counter() - t0:.1f}s)"
             )
-        pyro = (
-            (clients[bench_pyro.NAME], servers[bench_pyro.NAME])
-            if bench_pyro.NAME in clients and cluster is not None
-            else None
-        )
+        pyro = clients.get(bench_pyro.NAME)
         for system in systems:  # warm-up, not measured
             client = clients[system.NAME]
             client.sequential(sizes.warmup)
@@ -479,10 +485,20 @@ def _latency_table(
         f"CPU from that same round); ratio = row {div} netobj stationary RTT.",
         "",
         "| workload | measure | ops per round | p50 µs (best) | p99 µs | p50 µs (median of "
-        f"rounds) | p50 {div} RTT p50 | p99 {div} RTT p99 | client CPU µs/op "
-        "| far side CPU µs/op |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"rounds) | p50 {div} RTT p50 | p99 {div} RTT p99 | p50 {div} RTT p50, same round "
+        "(median of rounds) | client CPU µs/op | far side CPU µs/op |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rtt_runs = samples.get((LATENCY, RTT_ROW), [])
+
+    def per_round(runs: list[Sample]) -> list[float]:
+        """p50 ÷ RTT p50 of the same round, for each round."""
+        out = []
+        for a, b in zip(runs, rtt_runs, strict=False):
+            pa, pb = a.percentile_us(0.50), b.percentile_us(0.50)
+            if pa is not None and pb:
+                out.append(pa / pb)
+        return out
 
     def ratio(sample: Sample, q: float) -> str:
         if rtt is None:
@@ -493,10 +509,13 @@ def _latency_table(
     for row, runs in rows:
         best = bests[row]
         median = statistics.median(r.percentile_us(0.50) or 0.0 for r in runs)
+        ratios = per_round(runs)
+        same_round = f"{statistics.median(ratios):.2f}{TIMES}" if ratios else "-"
         lines.append(
             f"| {LATENCY} | {row} | {best.calls:,} | {_fmt(best.percentile_us(0.50), ',.1f')} "
             f"| {_fmt(best.percentile_us(0.99), ',.1f')} | {_fmt(median, ',.1f')} "
             f"| {ratio(best, 0.50)} | {ratio(best, 0.99)} "
+            f"| {same_round} "
             f"| {_fmt(best.cpu_us_per_call('client'), ',.1f')} "
             f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} |"
         )
@@ -515,13 +534,15 @@ def _latency_table(
             f"last {bind.percentile_us(0.50) or 0:,.0f}."
         )
     if bind is not None and rtt is not None:
+        same = ", ".join(f"{r:.2f}{TIMES}" for r in per_round(samples[(LATENCY, BIND_ROW)]))
         summary.append(
             f"bind-to-seen on {bench_dataflow.SITES} sites: p50 "
             f"{_fmt(bind.percentile_us(0.50), ',.0f')} µs / p99 "
             f"{_fmt(bind.percentile_us(0.99), ',.0f')} µs = {ratio(bind, 0.50)} / "
             f"{ratio(bind, 0.99)} one stationary RTT (p50 "
             f"{_fmt(rtt.percentile_us(0.50), ',.0f')} µs / p99 "
-            f"{_fmt(rtt.percentile_us(0.99), ',.0f')} µs) (best rounds)"
+            f"{_fmt(rtt.percentile_us(0.99), ',.0f')} µs) (best rounds); same-round p50 "
+            f"ratios: {same}"
         )
     return lines, notes, summary
 

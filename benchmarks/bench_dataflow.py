@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import netobj
@@ -51,6 +53,18 @@ from benchmarks._common import (
 NAME = "netobj 8 sites"
 SITES = 8  # the coordinator (this process) and SITES - 1 workers
 BIND_TIMEOUT_S = 10.0
+CHUNK = 50  # the latency rows alternate in blocks of this many ops (see benchmarks.__main__)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed run: wall time, per-op latencies, CPU of this process and of the far side."""
+
+    elapsed_s: float
+    latencies_ns: list[int]
+    client_cpu_s: float
+    far_cpu_s: float
+    per_site_ns: list[list[int]]  # bind-to-seen: per bind, t_seen - t_bind per site
 
 
 @netobj.stationary
@@ -95,6 +109,10 @@ class Worker:
     def stats(self) -> tuple[int, int]:
         return self._binds, self._ack_failures
 
+    def cpu(self) -> float:
+        """This process's CPU seconds so far (all threads)."""
+        return time.process_time()
+
 
 async def _see(var: netobj.Var[Any], report: netobj.Port, tag: int, j: int, site: int) -> None:
     value = await var
@@ -118,13 +136,20 @@ def start_workers(count: int = SITES - 1) -> list[ServerProcess]:
     """Start the worker processes in parallel; on any failure stop them all and raise."""
     started: list[ServerProcess] = []
     errors: list[BaseException] = []
+    wait_s = _common.SERVER_START_TIMEOUT_S + 10
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         futures = [pool.submit(_common.start_server, __name__) for _ in range(count)]
-        for fut in futures:
-            try:
-                started.append(fut.result(timeout=_common.SERVER_START_TIMEOUT_S + 10))
-            except BaseException as exc:
-                errors.append(exc)
+        try:
+            for fut in futures:
+                try:
+                    started.append(fut.result(timeout=wait_s))
+                except (RuntimeError, OSError, concurrent.futures.TimeoutError) as exc:
+                    errors.append(exc)
+        except BaseException:  # e.g. the run's deadline: stop whatever did start
+            for fut in futures:
+                with contextlib.suppress(BaseException):
+                    fut.result(timeout=wait_s).stop()
+            raise
     if errors:
         for server in started:
             server.stop()
@@ -144,10 +169,6 @@ class Cluster:
         self._complete: dict[tuple[int, int], asyncio.Future[None]] = {}
         self._bad_reports: list[str] = []
         self._reader: asyncio.Task[None] | None = None
-        # the last run's t_seen - t_bind per bind, per site (index = site), ns
-        self.detail: list[list[int]] = []
-        # the last bind run's CPU seconds during the timed part: (this process, all workers)
-        self.cpu: tuple[float, float | None] = (0.0, None)
         try:
             self._lt.run(self._connect([w.info[0] for w in self.workers]), CALL_TIMEOUT_S)
         except BaseException:
@@ -186,7 +207,7 @@ class Cluster:
         value = await var
         self._seen(key, 0, time.monotonic_ns(), value)
 
-    async def _bind_to_seen(self, n: int) -> tuple[float, list[int]]:
+    async def _bind_to_seen(self, n: int) -> Run:
         self._tag += 1
         tag = self._tag
         loop = asyncio.get_running_loop()
@@ -205,7 +226,8 @@ class Cluster:
         binder = self._proxies[0]
         lat = [0] * n
         detail: list[list[int]] = []
-        cpu0, far0 = time.process_time(), self.cpu_seconds()
+        far0 = await self._far_cpu(self._proxies)
+        cpu0 = time.process_time()
         start = time.perf_counter()
         try:
             for j in range(n):
@@ -225,48 +247,46 @@ class Cluster:
                 del self._pending[key]
                 self._complete.pop(key, None)
         elapsed = time.perf_counter() - start
-        cpu1, far1 = time.process_time(), self.cpu_seconds()
-        self.cpu = (cpu1 - cpu0, None if far0 is None or far1 is None else far1 - far0)
+        cpu = time.process_time() - cpu0
+        far = await self._far_cpu(self._proxies) - far0
         check(not self._bad_reports, f"dataflow reports: {self._bad_reports[:3]}")
-        self.detail = detail
-        return elapsed, lat
+        return Run(elapsed, lat, cpu, far, detail)
 
-    async def _rtt(self, n: int) -> tuple[float, list[int]]:
+    async def _far_cpu(self, proxies: Sequence[Any]) -> float:
+        cpus = await asyncio.wait_for(asyncio.gather(*(p.cpu() for p in proxies)), CALL_TIMEOUT_S)
+        return float(sum(cpus))
+
+    async def _rtt(self, n: int) -> Run:
         worker = self._proxies[0]
         lat = [0] * n
         clock = time.perf_counter_ns
+        far0 = await self._far_cpu([worker])
+        cpu0 = time.process_time()
         start = clock()
         for i in range(n):
             t0 = clock()
             r = await worker.add(i, 1)
             lat[i] = clock() - t0
             check(r == i + 1, "netobj add (8 sites)")
-        return (clock() - start) / 1e9, lat
+        elapsed = (clock() - start) / 1e9
+        cpu = time.process_time() - cpu0
+        far = await self._far_cpu([worker]) - far0
+        return Run(elapsed, lat, cpu, far, [])
 
     async def _ack_failures(self) -> int:
         _, failures = await asyncio.wait_for(self._proxies[0].stats(), CALL_TIMEOUT_S)
         return int(failures)
 
-    def bind_to_seen(self, n: int) -> tuple[float, list[int]]:
-        """n binds, one at a time: (seconds, per-bind ns from bind to seen by all sites)."""
+    def bind_to_seen(self, n: int) -> Run:
+        """n binds, one at a time; latencies = per-bind ns from bind to seen by all sites."""
         return self._lt.run(self._bind_to_seen(n), CALL_TIMEOUT_S + n * 2 * BIND_TIMEOUT_S)
 
-    def rtt(self, n: int) -> tuple[float, list[int]]:
+    def rtt(self, n: int) -> Run:
         """``add(i, 1)`` on the binder's stationary Worker, n times in sequence."""
         return self._lt.run(self._rtt(n), CALL_TIMEOUT_S + n * 0.01)
 
     def ack_failures(self) -> int:
         return self._lt.run(self._ack_failures(), CALL_TIMEOUT_S)
-
-    def cpu_seconds(self, binder_only: bool = False) -> float | None:
-        """CPU used so far by the worker processes, or by site 1 only (None if unknown)."""
-        total = 0.0
-        for w in self.workers[:1] if binder_only else self.workers:
-            cpu = w.cpu_seconds()
-            if cpu is None:
-                return None
-            total += cpu
-        return total
 
     def close(self) -> None:
         site = self._site
@@ -290,16 +310,18 @@ def notes() -> list[str]:
         "the next starts after all 8 reports are in. Path: site 1 -> owner (bind request), "
         "owner -> 7 holders (value), i.e. two one-way hops plus a 7-way fan-out. "
         "CLOCK_MONOTONIC is shared by all processes on the host; the reports' own travel "
-        "time is not counted.",
+        "time is not counted (their CPU is).",
         "stationary RTT: `await worker.add(i, 1)` from site 0 to a @stationary object on "
         "site 1 (a def method: it runs on the object's serial lane thread), one at a time, "
         "on the same 8-process set-up, same count as binds. Pyro5 RTT (reference): the "
         "Pyro5 client's sequential add, same count, in the same rounds. ratio = row ÷ netobj "
-        "stationary RTT. CPU µs/op = CPU time per bind or call of this process (all its "
-        "threads; for bind-to-seen that is site 0's work plus triggering each bind with a "
-        "call to site 1) and of the far side: all 7 worker processes for bind-to-seen (the "
-        "timed part only, not the set-up), site 1 for the netobj RTT, the Pyro5 server for "
-        "Pyro5's (10 ms /proc resolution per process).",
+        "stationary RTT. The three rows run in alternating blocks of "
+        f"{CHUNK} ops (RTT, binds, Pyro5 RTT, RTT, ...) so that they meet the same machine "
+        "noise; a round's latencies are all its blocks together. CPU µs/op = time.process_time() "
+        "per bind or call of this process (all its threads; for bind-to-seen that is site 0's "
+        "work plus the call to site 1 that triggers each bind) and of the far side (read in "
+        "that process by a call before and after each block, outside the timed part): all 7 "
+        "workers for bind-to-seen, site 1 for the netobj RTT, the Pyro5 server for Pyro5's.",
     ]
 
 

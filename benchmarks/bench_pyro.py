@@ -79,6 +79,10 @@ class Calc:
             self._cond.wait_for(lambda: self._count >= total, timeout=CALL_TIMEOUT_S / 2)
             return self._count, self._sum
 
+    def cpu(self) -> float:
+        """The server process's CPU seconds so far (all threads)."""
+        return time.process_time()
+
 
 def serve() -> None:
     _configure()
@@ -146,6 +150,10 @@ class PyroClient:
         self._sent_sum += n * (n - 1) // 2
         check(count == self._sent and total == self._sent_sum, "Pyro5 oneway messages")
         return elapsed
+
+    def server_cpu(self) -> float:
+        """The server process's CPU seconds so far, asked with a normal call."""
+        return float(self._proxy.cpu())
 
     def close(self) -> None:
         self._proxy._pyroRelease()
