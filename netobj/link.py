@@ -137,7 +137,6 @@ class Link:
         self._conn: Connection | None = None
         self._conn_dialer = ""  # site id of whoever dialled the current connection
         self._wake = asyncio.Event()
-        self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dial_task: asyncio.Task[None] | None = None
         self._is_dialer = False
@@ -210,9 +209,6 @@ class Link:
             if self.state is FaultState.PERM_FAIL:
                 return
             self._dial_task = asyncio.ensure_future(self._dial_loop())
-
-    async def wait_connected(self) -> None:
-        await self._connected.wait()
 
     async def _dial_loop(self) -> None:
         delay = 0.0
@@ -303,7 +299,6 @@ class Link:
         self._spawn(self._writer(conn, reply_hello))
         self._spawn(self._reader(conn))
         self._heard()
-        self._connected.set()
         return True
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -326,7 +321,6 @@ class Link:
             self._conn = None
             self._conn_dialer = ""
             self._sendq.clear()
-            self._connected.clear()
             self._wake.set()
         self._closed_event(conn).set()
 
@@ -499,7 +493,6 @@ class Link:
         if conn is not None:
             self._detach(conn)
             self._spawn(conn.close(reason))
-        self._connected.set()  # wake waiters; they see perm_fail
 
     async def _monitor_loop(self) -> None:
         cfg = self.config
