@@ -6,6 +6,7 @@ fields do) and unifies by label and fields, and travels as CBOR tag ``tags.RECOR
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -56,6 +57,7 @@ class Record(Mapping[str, Any]):
     def __hash__(self) -> int:
         return hash((self._label, tuple(self._fields.items())))
 
+    @reprlib.recursive_repr()
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._fields.items())
         return f"Record({self._label!r}{', ' if inner else ''}{inner})"

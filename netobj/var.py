@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import reprlib
 import threading
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Generic, Protocol, TypeVar
@@ -90,6 +91,7 @@ class Var(Generic[T]):
 
     # -- inspection -------------------------------------------------------------------------
 
+    @reprlib.recursive_repr("<Var ...>")
     def __repr__(self) -> str:
         state = self._state
         ro = " read-only" if self._ext is not None and self._ext.readonly else ""

@@ -286,3 +286,17 @@ def test_an_equal_bind_succeeds_and_ports_travel_inside_values() -> None:
             break
 
     simulate(21, 3, scenario)
+
+
+def test_rational_tree_values_are_refused_on_the_wire_not_looped() -> None:
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        home, client = sites
+        calc = await client.take(home.offer(Calc()))
+        v: netobj.Var[object] = netobj.Var()
+        v.bind([1, v])  # unification allows rational trees (no occurs check)
+        assert repr(v) == "<Var bound=[1, <Var ...>]>"
+        with pytest.raises(netobj.MarshalError, match="cyclic"):
+            calc.echo(v)
+        assert await calc.add(1, 1) == 2
+
+    simulate(31, 2, scenario)

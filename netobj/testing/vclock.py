@@ -46,11 +46,20 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return self._virtual_time
 
 
-def run_simulation(coro: Coroutine[Any, Any, T], *, start: float = 0.0) -> T:
-    """Run ``coro`` to completion on a fresh :class:`VirtualClockLoop`."""
+#: A simulation that has not finished after this much virtual time is stuck: it fails
+#: (a waiting test would otherwise spin forever, virtual time racing through heartbeats).
+DEFAULT_MAX_VIRTUAL_S = 3600.0
+
+
+def run_simulation(coro: Coroutine[Any, Any, T], *, start: float = 0.0,
+                   max_virtual_s: float = DEFAULT_MAX_VIRTUAL_S) -> T:
+    """Run ``coro`` to completion on a fresh :class:`VirtualClockLoop`.
+
+    Raises TimeoutError if it has not finished after ``max_virtual_s`` of virtual time.
+    """
     loop = VirtualClockLoop(start)
     try:
-        return loop.run_until_complete(coro)
+        return loop.run_until_complete(asyncio.wait_for(coro, max_virtual_s))
     finally:
         try:
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
