@@ -54,6 +54,7 @@ _SCALARS = codec.SCALARS
 SERVICE_KEY: Final = "site"
 PROTOCOLS: Final = {"stationary": StationaryHome, "active": ActiveHome}
 DEFAULT_MAX_WORKERS: Final = 32
+CARRIERS: Final = frozenset({"grpc", "tcp"})
 #: Most calls (outcomes) in one CallBatch (ReplyBatch); a batch is also split when its
 #: encoding would pass codec.MAX_VALUE_BYTES.
 MAX_BATCH_ITEMS: Final = 1024
@@ -147,7 +148,7 @@ class Site(ProxyHost):
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        transport: Transport | None = None,
+        transport: Transport | str | None = None,
         link_config: LinkConfig | None = None,
         executor: str = "threads",
         max_workers: int = DEFAULT_MAX_WORKERS,
@@ -157,11 +158,15 @@ class Site(ProxyHost):
             raise ValueError("executor must be 'threads' or 'inline'")
         self._host = host
         self._port = port
-        if transport is None:
-            from netobj.transport.grpc_transport import GrpcTransport
-
-            transport = GrpcTransport()
-        self._transport = transport
+        # A Transport instance carries everything (the simulated network does this); a carrier
+        # name ("grpc", the default, or "tcp") is what this site listens on, and it dials each
+        # peer on the carrier its address names ("tcp:HOST:PORT" or "HOST:PORT").
+        self._fixed_transport = transport if isinstance(transport, Transport) else None
+        carrier = "grpc" if transport is None else transport
+        if self._fixed_transport is None and carrier not in CARRIERS:
+            raise ValueError(f"transport must be a Transport or one of {sorted(CARRIERS)}")
+        self._carriers: dict[str, Transport] = {}
+        self._transport = self._fixed_transport or self._carrier(str(carrier))
         self._link_config = link_config or LinkConfig()
         self._executor_mode = executor
         self._max_workers = max_workers
@@ -261,6 +266,9 @@ class Site(ProxyHost):
             return_exceptions=True,
         )
         await self._transport.aclose()
+        for carrier in self._carriers.values():
+            if carrier is not self._transport:
+                await carrier.aclose()
         for task in list(self._tasks):
             task.cancel()
         if self._pool is not None:
@@ -910,13 +918,32 @@ class Site(ProxyHost):
             link.start_dialing()
         return link
 
+    def _carrier(self, name: str) -> Transport:
+        transport = self._carriers.get(name)
+        if transport is None:
+            if name == "tcp":
+                from netobj.transport.tcp import TcpTransport
+
+                transport = TcpTransport()
+            else:
+                from netobj.transport.grpc_transport import GrpcTransport
+
+                transport = GrpcTransport()
+            self._carriers[name] = transport
+        return transport
+
+    def _transport_for(self, address: str) -> Transport:
+        if self._fixed_transport is not None:
+            return self._fixed_transport
+        return self._carrier("tcp" if address.startswith("tcp:") else "grpc")
+
     def _new_link(self, site_id: str, address: str) -> Link:
         link = Link(
             our_id=self.id,
             our_address=self.address,
             peer_id=site_id,
             peer_address=address,
-            transport=self._transport,
+            transport=self._transport_for(address),
             config=self._link_config,
             on_envelope=self._on_envelope,
             on_state=self._on_link_state,

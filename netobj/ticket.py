@@ -14,6 +14,8 @@ from typing import Final
 from netobj.errors import TicketError
 
 SCHEME: Final = "netobj://"
+#: Tickets of sites on the plain-TCP carrier (netobj.transport.tcp).
+TCP_SCHEME: Final = "netobj+tcp://"
 ID_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: base64url of 16 random bytes, unpadded.
 ID_LENGTH: Final = 22
@@ -27,18 +29,25 @@ class Ticket:
     port: int
     site_id: str
     key: str
+    carrier: str = "grpc"  # "grpc" (netobj://) or "tcp" (netobj+tcp://)
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """The site's address as sites write it (``tcp:HOST:PORT`` on the TCP carrier)."""
+        base = f"{self.host}:{self.port}"
+        return f"tcp:{base}" if self.carrier == "tcp" else base
 
     def __str__(self) -> str:
-        return f"{SCHEME}{self.host}:{self.port}/{self.site_id}/{self.key}"
+        scheme = TCP_SCHEME if self.carrier == "tcp" else SCHEME
+        return f"{scheme}{self.host}:{self.port}/{self.site_id}/{self.key}"
 
 
 def format_ticket(address: str, site_id: str, key: str) -> str:
+    carrier = "grpc"
+    if address.startswith("tcp:"):
+        carrier, address = "tcp", address[4:]
     host, _, port = address.rpartition(":")
-    return str(Ticket(host, int(port), site_id, key))
+    return str(Ticket(host, int(port), site_id, key, carrier))
 
 
 def _check_id(value: str, what: str) -> None:
@@ -58,10 +67,13 @@ def parse_ticket(text: object) -> Ticket:
     text = text.strip()
     if not text.isascii():
         raise TicketError("ticket contains non-ASCII characters")
-    if not text.startswith(SCHEME):
+    if text.startswith(SCHEME):
+        carrier, rest = "grpc", text[len(SCHEME):]
+    elif text.startswith(TCP_SCHEME):
+        carrier, rest = "tcp", text[len(TCP_SCHEME):]
+    else:
         scheme = text.split("://", 1)[0] + "://" if "://" in text else text[:16]
-        raise TicketError(f"ticket scheme must be {SCHEME!r}, got {scheme!r}")
-    rest = text[len(SCHEME) :]
+        raise TicketError(f"ticket scheme must be {SCHEME!r} or {TCP_SCHEME!r}, got {scheme!r}")
     parts = rest.split("/")
     if len(parts) != 3:
         names = ["HOST:PORT", "SITE_ID", "KEY"]
@@ -83,4 +95,4 @@ def parse_ticket(text: object) -> Ticket:
     if not key:
         raise TicketError("ticket is missing its KEY part")
     _check_id(key, "key")
-    return Ticket(host, int(port_text), site_id, key)
+    return Ticket(host, int(port_text), site_id, key, carrier)
