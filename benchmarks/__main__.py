@@ -33,10 +33,18 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from benchmarks import bench_dataflow, bench_grpc, bench_netobj, bench_pyro, bench_rpyc
+from benchmarks import (
+    bench_dataflow,
+    bench_grpc,
+    bench_netobj,
+    bench_netobj_tcp,
+    bench_pyro,
+    bench_rpyc,
+)
 from benchmarks._common import ECHO_SIZE, REPO_ROOT, Client, ServerProcess
 
-SYSTEMS: tuple[ModuleType, ...] = (bench_netobj, bench_pyro, bench_rpyc, bench_grpc)
+SYSTEMS: tuple[ModuleType, ...] = (
+    bench_netobj, bench_netobj_tcp, bench_pyro, bench_rpyc, bench_grpc)
 WORKLOADS: tuple[str, ...] = ("sequential", "pipelined", "echo 64 KiB")
 MESSAGES = "one-way messages"
 LATENCY = "bind-to-seen"
@@ -45,6 +53,7 @@ RTT_ROW = "netobj stationary RTT"
 PYRO_RTT_ROW = "Pyro5 RTT (reference)"
 ONEWAY_HOW = {
     bench_netobj.NAME: "port.send(i) on a proxy Port",
+    bench_netobj_tcp.NAME: "port.send(i) on a proxy Port, TCP carrier",
     bench_pyro.NAME: "@oneway method call",
     bench_rpyc.NAME: "rpyc.async_ call, result ignored",
     bench_grpc.NAME: "client-streaming call, one write per message",

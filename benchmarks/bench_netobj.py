@@ -21,6 +21,9 @@ from benchmarks._common import (
 )
 
 NAME = "netobj"
+#: The carrier (netobj.Site's ``transport``): this module measures gRPC, the default;
+#: benchmarks.bench_netobj_tcp runs the same code on the plain-TCP carrier.
+CARRIER = "grpc"
 
 
 @netobj.stationary
@@ -69,8 +72,8 @@ class Sink:
         return self.count, self.sum
 
 
-async def _serve() -> None:
-    async with netobj.Site(host=HOST, port=0) as site:
+async def _serve(carrier: str = CARRIER) -> None:
+    async with netobj.Site(host=HOST, port=0, transport=carrier) as site:
         port = netobj.Port()
         sink = Sink(port)
         print(
@@ -84,10 +87,10 @@ async def _serve() -> None:
         await asyncio.Event().wait()  # until killed
 
 
-def serve() -> None:
+def serve(carrier: str = CARRIER) -> None:
     loop = netobj.site.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(_serve())
+    loop.run_until_complete(_serve(carrier))
 
 
 def start_server() -> ServerProcess:
@@ -95,7 +98,8 @@ def start_server() -> ServerProcess:
 
 
 class NetobjClient:
-    def __init__(self, server: ServerProcess) -> None:
+    def __init__(self, server: ServerProcess, carrier: str = CARRIER) -> None:
+        self._carrier = carrier
         self._lt = LoopThread("bench-netobj")
         self._site: netobj.Site | None = None
         try:
@@ -107,7 +111,7 @@ class NetobjClient:
     async def _connect(
         self, stationary_ticket: str, active_ticket: str, sink_ticket: str, port_ticket: str
     ) -> None:
-        self._site = await netobj.Site().start()
+        self._site = await netobj.Site(transport=self._carrier).start()
         self._calc: Any = await asyncio.wait_for(self._site.take(stationary_ticket), 30)
         self._acalc: Any = await asyncio.wait_for(self._site.take(active_ticket), 30)
         self._sink: Any = await asyncio.wait_for(self._site.take(sink_ticket), 30)
