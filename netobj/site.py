@@ -842,7 +842,10 @@ class Site(ProxyHost):
                 self._loop.call_soon(self._flush_calls, link, False,
                                      min(2 * limit, MAX_BATCH_ITEMS))
                 return
-        box.clear()
+        del box[:n]
+        if box:  # calls made by Var callbacks that ran while the ones above were sent
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_calls, link)
 
     def _send_group(self, link: Link, group: list[_Outgoing]) -> None:
         caller = self._callers[link.peer_id]

@@ -185,3 +185,23 @@ async def test_batches_between_processes(site: netobj.Site, server: object) -> N
     stats = await ordered.stats()
     assert [i for _, i in stats["seen"]] == list(range(5000))
     assert site.statistics()["calls_batched"] >= 4000
+
+
+def test_calls_made_by_callbacks_during_a_flush_are_not_lost() -> None:
+    """A Var callback that runs while a batch is being sent (here: the call fails to
+    marshal its oversized arguments) may itself call out; that call must still leave."""
+
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        home, client = sites
+        calc = await client.take(home.offer(calc_obj := Calc()))
+        follow_ups: list[netobj.Var[int]] = []
+        too_big = b"x" * (9 * 1024 * 1024)  # over codec.MAX_VALUE_BYTES once encoded
+        doomed = calc.echo(too_big)
+        doomed.add_done_callback(lambda v: follow_ups.append(calc.record(99)))
+        with pytest.raises(netobj.MarshalError, match="over the limit"):
+            await asyncio.wait_for(doomed, 10)
+        assert len(follow_ups) == 1
+        assert await asyncio.wait_for(follow_ups[0], 10) == 198
+        assert calc_obj.log == [99]
+
+    simulate(41, 2, scenario)
