@@ -17,7 +17,8 @@ Waiting:
   very loop that has to bind it.
 
 Binding (``bind`` / ``fail``) is safe from any thread. Callbacks added with
-``add_done_callback`` run in the thread that binds, after the state changed, outside locks.
+``add_done_callback`` run in the thread that binds, after the state changed, outside locks;
+an exception a callback raises is logged (``netobj.var``) and goes no further.
 
 Distribution: a Var that has been sent to another site carries a ``VarExt`` whose ``host``
 (the site) is told of every change (an owner broadcasts it) and carries binds to the owner
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import logging
 import reprlib
 import threading
 from collections.abc import Callable, Generator, Iterable
@@ -48,6 +50,7 @@ _STATE_NAMES = {_UNBOUND: "unbound", _BOUND: "bound", _FAILED: "failed", _LINKED
 # One lock for all Vars: bindings are short and mostly on one loop thread, so it is
 # uncontended; a lock per Var would cost memory on every remote call.
 _lock = threading.Lock()
+_log = logging.getLogger("netobj.var")
 _local_order = itertools.count(1)
 
 DoneCallback = Callable[["Var[Any]"], None]
@@ -191,8 +194,7 @@ class Var(Generic[T]):
             self._value = value
             callbacks, self._waiters = self._waiters, None
         if callbacks:
-            for cb in callbacks:
-                cb(self)
+            _run_callbacks(self, callbacks)
         ext = self._ext
         if ext is not None and ext.host is not None:
             ext.host.var_changed(self)
@@ -227,8 +229,7 @@ class Var(Generic[T]):
             self._value = value
             callbacks, self._waiters = self._waiters, None
         if callbacks:
-            for cb in callbacks:
-                cb(self)
+            _run_callbacks(self, callbacks)
         ext = self._ext
         if ext is not None and ext.host is not None:
             ext.host.var_changed(self)
@@ -248,7 +249,7 @@ class Var(Generic[T]):
                 else:
                     self._waiters.append(fn)
                 return
-        fn(self)
+        _run_callbacks(self, [fn])
 
     def remove_done_callback(self, fn: DoneCallback) -> None:
         with _lock:
@@ -421,10 +422,19 @@ def resolve_many(pairs: Iterable[tuple[Var[Any] | None, Any]]) -> None:
             if var._ext is not None and var._ext.host is not None:
                 hosted.append(var)
     for var, waiters in woken:
-        for cb in waiters:
-            cb(var)
+        _run_callbacks(var, waiters)
     for var in hosted:
         var._ext.host.var_changed(var)  # type: ignore[union-attr]
+
+
+def _run_callbacks(var: Var[Any], callbacks: list[DoneCallback]) -> None:
+    """Run done-callbacks; one that raises is logged and does not stop the others (nor the
+    runtime that bound the Var)."""
+    for cb in callbacks:
+        try:
+            cb(var)
+        except Exception:
+            _log.exception("exception in a done-callback of %r", var)
 
 
 class _EventWaker:

@@ -92,3 +92,20 @@ async def test_cancelled_await_leaves_no_callback() -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(v, 0.01)
     assert not v._waiters
+
+
+def test_a_raising_callback_is_logged_and_stops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    v: netobj.Var[int] = netobj.Var()
+    seen: list[int] = []
+
+    def bad(var: netobj.Var[int]) -> None:
+        raise RuntimeError("user bug")
+
+    v.add_done_callback(bad)
+    v.add_done_callback(lambda var: seen.append(var.result()))
+    v.bind(3)  # does not raise
+    assert seen == [3]
+    assert "exception in a done-callback" in caplog.text
+    v.add_done_callback(bad)  # already bound: runs at once, still contained
