@@ -246,8 +246,8 @@ async def test_killed_home_fails_pending_calls(site: netobj.Site) -> None:
     sp = await start_site()
     try:
         calc = await site.take(sp.tickets["calc"])
+        assert await calc.add(1, 1) == 2  # the link is up
         pending = calc.sleep(30)
-        await asyncio.sleep(0.2)
         sp.kill()
         with pytest.raises(netobj.PermFailure):
             await asyncio.wait_for(pending, 15)

@@ -85,8 +85,14 @@ def test_bind_from_a_proxy_costs_at_most_n_plus_1_messages(seed: int, holders: i
         x: netobj.Var[int] = netobj.Var()
         ticket = owner.offer(x)
         proxies = [await s.take(ticket) for s in others]
-        # registrations are done once every holder has been told nothing yet: wait for them
-        await asyncio.sleep(0.5)
+        # wait (bounded) until the owner has every holder's registration
+        key = x._ext.order[1]  # type: ignore[union-attr,index]
+
+        async def registered() -> None:
+            while len(owner._var_owner.holders[key]) < holders:
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(registered(), 10)
         before = _var_messages(sites)
         ack = proxies[0].bind(7)
         await asyncio.wait_for(ack, 30)
