@@ -61,3 +61,9 @@ def test_frame(envs: list[bytes], ack: int) -> None:
 def test_port_send(seq: int, key: str, message: bytes) -> None:
     assert frames.port_send(seq, key, message) == _pb(pb.Envelope(
         seq=seq, port_send=pb.PortSend(key=key, message=message)))
+
+
+@given(st.integers(1, 2**64 - 1))
+def test_varint_matches_protobuf(n: int) -> None:
+    # a Frame holding only ack=n is the field tag (0x10) followed by n as a varint
+    assert b"\x10" + frames._varint(n) == pb.Frame(ack=n).SerializeToString()

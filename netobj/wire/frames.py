@@ -18,7 +18,14 @@ MAX_ENVELOPES_PER_FRAME: Final = 1024
 MAX_BATCH_BYTES: Final = 1024 * 1024
 
 
+_ONE_BYTE: Final = [bytes((i,)) for i in range(0x80)]
+
+
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
