@@ -149,7 +149,9 @@ class Link:
         self._temp_since: float | None = None
         self._ack_timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Event | None = None
-        self._writing = False
+        # the connection a write is in progress on (the writer's, or a Hello about to go):
+        # no direct write may overtake it
+        self._busy: Connection | None = None
         self._written = asyncio.Event()
         self._monitor = asyncio.ensure_future(self._monitor_loop())
         self.stats = {"frames_out": 0, "frames_in": 0, "envelopes_out": 0, "resent": 0,
@@ -180,10 +182,27 @@ class Link:
         self._out_seq += 1
         return self._out_seq
 
-    def send_sequenced(self, seq: int, envelope: bytes) -> None:
-        """Queue a sequenced envelope (serialized with ``seq`` from :meth:`next_seq`)."""
+    def send_sequenced(self, seq: int, envelope: bytes, more: bool = False) -> None:
+        """Queue a sequenced envelope (serialized with ``seq`` from :meth:`next_seq`).
+
+        ``more``: the caller is sending several now; they go through the writer, which
+        batches them into frames. A lone envelope may be written at once (see below).
+        """
         self._unacked.append((seq, envelope))
-        if self._conn is not None:
+        conn = self._conn
+        if conn is not None:
+            if (not more and not self._sendq and self._busy is None
+                    and conn.send_nowait(frames.build_frame([envelope], self._in_seq))):
+                # nothing queued or being written, and the carrier writes synchronously:
+                # the same order, one task switch less; the ack rides along
+                self._ack_due = False
+                if self._ack_timer is not None:
+                    self._ack_timer.cancel()
+                    self._ack_timer = None
+                self.stats["frames_out"] += 1
+                self.stats["envelopes_out"] += 1
+                self._last_sent = self._loop.time()
+                return
             self._sendq.append(envelope)
             self._wake.set()
         elif not self._is_dialer or self._dial_task is None:
@@ -296,6 +315,8 @@ class Link:
         self._conn_dialer = dialer
         self._ack(hello.last_received)
         self._sendq = deque(env for _, env in self._unacked)
+        # the acceptor's Hello goes first, before any frame written directly
+        self._busy = conn if reply_hello else None
         self._spawn(self._writer(conn, reply_hello))
         self._spawn(self._reader(conn))
         self._heard()
@@ -338,9 +359,12 @@ class Link:
     async def _writer(self, conn: Connection, reply_hello: bool) -> None:
         try:
             if reply_hello:
-                await conn.send(
-                    frames.hello(self.our_id, self.our_address, self.peer_id, self._in_seq)
-                )
+                try:
+                    await conn.send(
+                        frames.hello(self.our_id, self.our_address, self.peer_id, self._in_seq)
+                    )
+                finally:
+                    self._release(conn)
             while self._conn is conn:
                 if not self._sendq and not self._ack_due:
                     self._wake.clear()
@@ -362,12 +386,11 @@ class Link:
                 self.stats["frames_out"] += 1
                 self.stats["envelopes_out"] += len(batch)
                 self._last_sent = self._loop.time()
-                self._writing = True
+                self._busy = conn
                 try:
                     await conn.send(data)
                 finally:
-                    self._writing = False
-                    self._written.set()
+                    self._release(conn)
         except ConnectionLost as exc:
             self._connection_lost(conn, str(exc))
         except asyncio.CancelledError:
@@ -515,9 +538,14 @@ class Link:
             if self._conn is None and self._is_dialer:
                 self._ensure_dialing()
 
+    def _release(self, conn: Connection) -> None:
+        if self._busy is conn:
+            self._busy = None
+        self._written.set()
+
     async def _written_out(self) -> None:
         """Wait until everything queued for the current connection has been written."""
-        while self._sendq or self._writing:
+        while self._sendq or self._busy is not None:
             self._written.clear()
             await self._written.wait()
 

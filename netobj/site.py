@@ -834,7 +834,7 @@ class Site(ProxyHost):
             if not oneway:
                 while j < n and j - i < limit and box[j][1] == key and not box[j][5]:
                     j += 1
-            self._send_group(link, box[i:j])
+            self._send_group(link, box[i:j], more=j < n)
             i = j
             if not everything and i >= limit and i < n:
                 del box[:i]
@@ -847,7 +847,7 @@ class Site(ProxyHost):
             assert self._loop is not None
             self._loop.call_soon(self._flush_calls, link)
 
-    def _send_group(self, link: Link, group: list[_Outgoing]) -> None:
+    def _send_group(self, link: Link, group: list[_Outgoing], more: bool = False) -> None:
         caller = self._callers[link.peer_id]
         var, key, method, args, kwargs, oneway = group[0]
         try:
@@ -861,7 +861,7 @@ class Site(ProxyHost):
                         break
                 if arity >= 0:  # uniform: one method, same arity, no kwargs
                     data = codec.dump([a for out in group for a in out[3]], "call batch")
-                    self._send_batch(link, group, data, method, arity)
+                    self._send_batch(link, group, data, method, arity, more)
                     return
                 flat: list[Any] = []
                 append, extend = flat.append, flat.extend
@@ -880,11 +880,11 @@ class Site(ProxyHost):
                 var._reject(exc)
             else:  # too big together: halve until each part fits (or a single call fails)
                 half = len(group) // 2
-                self._send_group(link, group[:half])
-                self._send_group(link, group[half:])
+                self._send_group(link, group[:half], more=True)
+                self._send_group(link, group[half:], more=more)
             return
         if len(group) > 1:
-            self._send_batch(link, group, data, "", 0)
+            self._send_batch(link, group, data, "", 0, more)
             return
         try:
             seq = link.next_seq()
@@ -892,11 +892,11 @@ class Site(ProxyHost):
             var._reject(exc)
             return
         sc = caller.call(None if oneway else var, key, method, data, oneway)
-        link.send_sequenced(seq, frames.call(seq, sc.call_id, key, method, data, oneway))
+        link.send_sequenced(seq, frames.call(seq, sc.call_id, key, method, data, oneway), more)
         self.messages_sent["call"] += 1
 
     def _send_batch(self, link: Link, group: list[_Outgoing], data: bytes, method: str,
-                    arity: int) -> None:
+                    arity: int, more: bool = False) -> None:
         try:
             seq = link.next_seq()
         except errors.EntityFailure as exc:
@@ -905,7 +905,8 @@ class Site(ProxyHost):
             return
         first_id = self._callers[link.peer_id].call_many([out[0] for out in group])
         link.send_sequenced(
-            seq, frames.call_batch(seq, group[0][1], first_id, data, len(group), method, arity))
+            seq, frames.call_batch(seq, group[0][1], first_id, data, len(group), method, arity),
+            more)
         self.messages_sent["call_batch"] += 1
         self.calls_batched += len(group)
 

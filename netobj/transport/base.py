@@ -47,6 +47,14 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     async def send(self, frame: bytes) -> None: ...
 
+    def send_nowait(self, frame: bytes) -> bool:
+        """Write ``frame`` now if the carrier can without blocking; False: use ``send``.
+
+        Optional: a carrier whose writes are synchronous (plain TCP) saves the link a task
+        switch per frame. The default declines.
+        """
+        return False
+
     @abc.abstractmethod
     async def recv(self) -> bytes | None: ...
 

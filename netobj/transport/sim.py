@@ -67,6 +67,14 @@ class _SimEnd(Connection):
             self._push(_CLOSED)
 
     # Connection API
+    def send_nowait(self, frame: bytes) -> bool:
+        # Like TCP, the simulated stream accepts a frame synchronously (exercising the
+        # link's direct-write path); trouble is left to send(), which raises.
+        if self._closed or self._broken is not None or len(frame) > self.net.max_frame_bytes:
+            return False
+        self._enqueue(frame)
+        return True
+
     async def send(self, frame: bytes) -> None:
         if self._closed:
             raise ConnectionLost("connection closed")
@@ -74,6 +82,9 @@ class _SimEnd(Connection):
             raise ConnectionLost(self._broken)
         if len(frame) > self.net.max_frame_bytes:
             raise ConnectionLost("frame over the transport limit")
+        self._enqueue(frame)
+
+    def _enqueue(self, frame: bytes) -> None:
         self.net.frames_sent += 1
         self.net.bytes_sent += len(frame)
         if self.net.is_partitioned(self.host, self.peer_host):

@@ -67,6 +67,16 @@ class _TcpConnection(Connection):
         except (ConnectionError, OSError, RuntimeError) as exc:
             raise ConnectionLost(str(exc) or type(exc).__name__) from exc
 
+    def send_nowait(self, frame: bytes) -> bool:
+        transport = self._writer.transport
+        if self._closed or transport.is_closing():
+            return False
+        # only while the kernel keeps up: past the high-water mark, send() waits (drain)
+        if transport.get_write_buffer_size() > 64 * 1024:
+            return False
+        self._writer.write(_LEN.pack(len(frame)) + frame)
+        return True
+
     async def recv(self) -> bytes | None:
         if self._closed:
             return None
