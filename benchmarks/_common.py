@@ -181,6 +181,40 @@ def new_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+class LoopClient:
+    """The synchronous faces of an async client whose coroutines run on a LoopThread.
+
+    Subclasses set ``_lt`` and define ``_sequential``, ``_messages``, ``_pipelined`` and
+    ``_echo``; each face bounds its wait by the size of the workload.
+    """
+
+    _lt: LoopThread
+
+    async def _sequential(self, n: int) -> tuple[float, list[int]]:
+        raise NotImplementedError
+
+    async def _messages(self, n: int) -> float:
+        raise NotImplementedError
+
+    async def _pipelined(self, n: int) -> float:
+        raise NotImplementedError
+
+    async def _echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
+        raise NotImplementedError
+
+    def sequential(self, n: int) -> tuple[float, list[int]]:
+        return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
+
+    def messages(self, n: int) -> float:
+        return self._lt.run(self._messages(n), CALL_TIMEOUT_S + n * 0.01)
+
+    def pipelined(self, n: int) -> float:
+        return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
+
+    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
+        return self._lt.run(self._echo(n, payload), CALL_TIMEOUT_S + n * 0.05)
+
+
 class Client(Protocol):
     """What every system's client offers; latencies are in nanoseconds."""
 

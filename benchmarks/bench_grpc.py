@@ -17,6 +17,7 @@ from benchmarks import _common
 from benchmarks._common import (
     CALL_TIMEOUT_S,
     HOST,
+    LoopClient,
     LoopThread,
     ServerProcess,
     check,
@@ -88,7 +89,7 @@ def start_server() -> ServerProcess:
     return _common.start_server(__name__)
 
 
-class GrpcClient:
+class GrpcClient(LoopClient):
     def __init__(self, server: ServerProcess) -> None:
         self.server_loop = server.info[1] if len(server.info) > 1 else "?"
         self._lt = LoopThread("bench-grpc", use_uvloop=USE_UVLOOP)
@@ -104,7 +105,7 @@ class GrpcClient:
         await asyncio.wait_for(self._channel.channel_ready(), 30)
         self._add: Any = self._channel.unary_unary(f"/{SERVICE}/Add")
         self._add_stream: Any = self._channel.stream_stream(f"/{SERVICE}/AddStream")
-        self._echo: Any = self._channel.unary_unary(f"/{SERVICE}/Echo")
+        self._echo_stub: Any = self._channel.unary_unary(f"/{SERVICE}/Echo")
         self._sink: Any = self._channel.stream_unary(f"/{SERVICE}/Sink")
 
     async def _sequential(self, n: int) -> tuple[float, list[int]]:
@@ -143,8 +144,8 @@ class GrpcClient:
         check(total == n * (n - 1) // 2 + n, "grpc stream sum")
         return elapsed
 
-    async def _echo_run(self, n: int, payload: bytes) -> tuple[float, list[int]]:
-        echo = self._echo
+    async def _echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
+        echo = self._echo_stub
         lat = [0] * n
         clock = time.perf_counter_ns
         start = clock()
@@ -166,18 +167,6 @@ class GrpcClient:
         elapsed = time.perf_counter() - t0
         check(PAIR.unpack(r) == (n, n * (n - 1) // 2), "grpc client stream")
         return elapsed
-
-    def sequential(self, n: int) -> tuple[float, list[int]]:
-        return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
-
-    def messages(self, n: int) -> float:
-        return self._lt.run(self._messages(n), CALL_TIMEOUT_S + n * 0.01)
-
-    def pipelined(self, n: int) -> float:
-        return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
-
-    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
-        return self._lt.run(self._echo_run(n, payload), CALL_TIMEOUT_S + n * 0.05)
 
     def close(self) -> None:
         channel = self._channel

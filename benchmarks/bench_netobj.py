@@ -14,6 +14,7 @@ from benchmarks import _common
 from benchmarks._common import (
     CALL_TIMEOUT_S,
     HOST,
+    LoopClient,
     LoopThread,
     ServerProcess,
     check,
@@ -97,7 +98,7 @@ def start_server() -> ServerProcess:
     return _common.start_server(__name__)
 
 
-class NetobjClient:
+class NetobjClient(LoopClient):
     def __init__(self, server: ServerProcess, carrier: str = CARRIER) -> None:
         self._carrier = carrier
         self._lt = LoopThread("bench-netobj")
@@ -165,18 +166,6 @@ class NetobjClient:
         self._sent_sum += n * (n - 1) // 2
         check(count == self._sent and total == self._sent_sum, "netobj port messages")
         return elapsed
-
-    def sequential(self, n: int) -> tuple[float, list[int]]:
-        return self._lt.run(self._sequential(n), CALL_TIMEOUT_S + n * 0.01)
-
-    def messages(self, n: int) -> float:
-        return self._lt.run(self._messages(n), CALL_TIMEOUT_S + n * 0.01)
-
-    def pipelined(self, n: int) -> float:
-        return self._lt.run(self._pipelined(n), CALL_TIMEOUT_S + n * 0.01)
-
-    def echo(self, n: int, payload: bytes) -> tuple[float, list[int]]:
-        return self._lt.run(self._echo(n, payload), CALL_TIMEOUT_S + n * 0.05)
 
     def close(self) -> None:
         site = self._site
