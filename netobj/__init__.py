@@ -5,12 +5,15 @@ Layout (each layer imports only the ones below it; see DESIGN.md section 7):
 * ``netobj.wire``        protobuf frames and CBOR values
 * ``netobj.transport``   grpc.aio and the simulated network
 * ``netobj.link``        per-peer sessions: handshake, seq/ack/resend, heartbeats, fault state
-* ``netobj.protocols``   sans-IO state machines (invocation, stationary, active)
+* ``netobj.protocols``   sans-IO state machines (invocation, stationary, active,
+                         migratory, replicated, variable)
+* ``netobj.classes``     the allow-list of classes with mobile state
+* ``netobj.mobile``      cached and replicated objects at a site (glue to the machines)
 * ``netobj.site``        entity tables, tickets, dispatch
 * this package           the public API, re-exported here; ``netobj.testing`` for tests
 """
 
-from netobj.api import active, fault_state, protocol_of, stationary
+from netobj.api import active, cached, fault_state, protocol_of, reads, replicated, stationary
 from netobj.errors import (
     DeadlockError,
     EntityFailure,
@@ -57,9 +60,12 @@ __all__ = [
     "Var",
     "active",
     "by_need",
+    "cached",
     "fault_state",
     "parse_ticket",
     "protocol_of",
+    "reads",
+    "replicated",
     "stationary",
     "unify",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from netobj import classes
 from netobj.link import FaultState
+from netobj.mobile import MobileProxy
 from netobj.port import Port
 from netobj.proxy import Proxy, proxy_ref, proxy_site
 from netobj.var import Var
@@ -29,6 +31,25 @@ def active(cls: C) -> C:
     return _mark(cls, "active")
 
 
+def cached(cls: C) -> C:
+    """Mobile state (Mozart's default): the state moves to the site that calls a method, and
+    the method runs there. The class must be decorated on every site that uses it."""
+    cls = _mark(cls, "cached")
+    classes.register(cls)
+    return cls
+
+
+def replicated(cls: C) -> C:
+    """Copies at every reading site: methods marked ``@netobj.reads`` run on the local copy;
+    the others run at the home, after every copy has been invalidated."""
+    cls = _mark(cls, "replicated")
+    classes.register(cls)
+    return cls
+
+
+reads = classes.reads
+
+
 def protocol_of(obj: Any) -> str | None:
     """The distribution protocol of an object or proxy (None for plain values)."""
     if isinstance(obj, Proxy):
@@ -42,6 +63,10 @@ def fault_state(entity: Any) -> str:
     Var or Port owned elsewhere), the state of the link to its home; otherwise ``"ok"``."""
     site: Any = None
     home = ""
+    if isinstance(entity, MobileProxy):
+        state: str | None = object.__getattribute__(entity, "_netobj_m").fault_state()
+        if state is not None:
+            return state
     if isinstance(entity, Proxy):
         site, home = proxy_site(entity), proxy_ref(entity).site_id
     elif isinstance(entity, Port) and entity._remote is not None:
@@ -52,5 +77,5 @@ def fault_state(entity: Any) -> str:
             site, home = ext.host, ext.order[0]
     if site is None:
         return FaultState.OK.value
-    state: FaultState | None = site.link_state(home)
-    return (state or FaultState.OK).value
+    link_state: FaultState | None = site.link_state(home)
+    return (link_state or FaultState.OK).value

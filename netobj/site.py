@@ -31,8 +31,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from netobj import errors
+from netobj import classes, errors
 from netobj.link import FaultState, HandshakeError, Link, LinkConfig, read_hello
+from netobj.mobile import CachedEntity, Entity, ReplicaEntity, ReplicaHomeEntity
 from netobj.port import Port
 from netobj.protocols.invocation import Caller
 from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
@@ -93,6 +94,7 @@ class _Export:
     protocol: str
     machine: StationaryHome[_Invocation] | ActiveHome[_Invocation]
     lane: _Lane | None = None
+    mobile: Entity | None = None  # cached and replicated objects: the home's entity
 
 
 @dataclass(slots=True)
@@ -196,6 +198,11 @@ class Site(ProxyHost):
         self._var_owner = VarOwner()
         self._var_holder: VarHolder[Var[None]] = VarHolder()
         self._port_exports: dict[str, Port] = {}
+        # cached and replicated objects (netobj.mobile): (home site id, key) -> entity, the
+        # home's own included; and the local instances of those homed elsewhere, by id()
+        self._mobiles: dict[tuple[str, str], Entity] = {}
+        self._mobile_by_obj: dict[int, Entity] = {}
+        self._addresses: dict[str, str] = {}
         self._port_imports: weakref.WeakValueDictionary[tuple[str, str], Port] = (
             weakref.WeakValueDictionary())
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -352,6 +359,14 @@ class Site(ProxyHost):
             )
             export = _Export(key, obj, protocol, machine)
             export.lane = _Lane(self, export)
+            if protocol in classes.MOBILE_PROTOCOLS:
+                ref = codec.Ref(tags.KIND_OBJECT, protocol, self.id, self.address, key,
+                                classes.qualified_name(type(obj)))
+                entity: Entity = (
+                    CachedEntity(self, ref, type(obj), obj, home=True) if protocol == "cached"
+                    else ReplicaHomeEntity(self, ref, type(obj), obj))
+                export.mobile = entity
+                self._mobiles[(self.id, key)] = entity
             self._exports[key] = export
             self._export_keys[id(obj)] = key
             return key
@@ -369,6 +384,16 @@ class Site(ProxyHost):
                 raise errors.SiteClosedError("the site is not started")
             key = self._export(value, protocol)
             return codec.Ref(tags.KIND_OBJECT, protocol, self.id, self.address, key)
+        if protocol in classes.MOBILE_PROTOCOLS:
+            entity = self._mobile_by_obj.get(id(value))
+            if entity is not None and entity.obj is value:  # the local copy of a guest
+                return entity.ref
+            if not self.address:
+                raise errors.SiteClosedError("the site is not started")
+            key = self._export(value, protocol)
+            export = self._exports[key]
+            assert export.mobile is not None
+            return export.mobile.ref
         return None
 
     def _encode(self, value: object, root: str) -> bytes:
@@ -432,6 +457,8 @@ class Site(ProxyHost):
             return self._import_var(ref)
         if ref.kind == tags.KIND_PORT:
             return self._import_port(ref)
+        if ref.kind == tags.KIND_OBJECT and ref.protocol in classes.MOBILE_PROTOCOLS:
+            return self._import_mobile(ref)
         if ref.kind != tags.KIND_OBJECT or ref.protocol not in PROTOCOLS:
             raise errors.ProtocolError(f"unsupported reference kind {ref.kind}/{ref.protocol}")
         if ref.site_id == self.id:
@@ -445,6 +472,75 @@ class Site(ProxyHost):
             proxy = Proxy(self, ref)
             self._imports[ident] = proxy
         return proxy
+
+    def _import_mobile(self, ref: codec.Ref) -> Proxy:
+        """The proxy of a cached or replicated object (the home's own one at the home)."""
+        ident = (ref.site_id, ref.key)
+        entity = self._mobiles.get(ident)
+        if entity is None:
+            if ref.site_id == self.id:
+                raise errors.UnknownEntityError("no entity with that key at this site")
+            if not ref.cls:
+                raise errors.MarshalError(f"a {ref.protocol} object arrived without its class")
+            cls = classes.resolve(ref.cls, ref.protocol)
+            if ref.protocol == "cached":
+                entity = CachedEntity(self, ref, cls, classes.blank(cls), home=False)
+            else:
+                entity = ReplicaEntity(self, ref, cls)
+            self._mobiles[ident] = entity
+            self._mobile_by_obj[id(entity.obj)] = entity
+            self._addresses.setdefault(ref.site_id, ref.address)
+        return entity.proxy()
+
+    def _local_value(self, value: object) -> object:
+        """What taking an offer of ours yields here: the object itself, except for cached
+        and replicated objects, which are used through their home proxy."""
+        if getattr(type(value), "__netobj_protocol__", None) in classes.MOBILE_PROTOCOLS:
+            ref = self._ref_hook(value)
+            assert isinstance(ref, codec.Ref)
+            return self._import_mobile(ref)
+        return value
+
+    # -- what netobj.mobile needs ------------------------------------------------------------
+
+    def _mobile_send(self, site_id: str, address: str, msg: pb.Mobile) -> bool:
+        if self._closed:
+            return False
+        if site_id not in self._links and not address:
+            log.warning("no address known for site %s", site_id[:8])
+            return False
+        link = self._link_for(site_id, address)
+        if link.state is FaultState.PERM_FAIL:
+            return False
+        kind = "mobile." + pb.Mobile.Op.Name(msg.op).lower()
+        return self._send_var(
+            link, kind, lambda seq: pb.Envelope(seq=seq, mobile=msg).SerializeToString())
+
+    def _address_of(self, site_id: str) -> str:
+        link = self._links.get(site_id)
+        if link is not None:
+            return link.peer_address
+        return self._addresses.get(site_id, "")
+
+    def _remember_address(self, site_id: str, address: str) -> None:
+        if site_id and address:
+            self._addresses.setdefault(site_id, address)
+
+    def _decode(self, data: bytes) -> object:
+        return self._decoder.decode(data)
+
+    async def _run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._pool is None:
+            return fn(*args)
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._pool, fn, *args)
+
+    def _on_mobile(self, link: Link, msg: pb.Mobile) -> None:
+        entity = self._mobiles.get((msg.home, msg.key))
+        if entity is None:
+            log.debug("mobile message for unknown object from %s", link.peer_address)
+            return
+        entity.on_message(link, msg)
 
     def _import_var(self, ref: codec.Ref) -> Var[Any]:
         if ref.protocol not in ("", "byneed", "readonly"):
@@ -752,7 +848,7 @@ class Site(ProxyHost):
         if t.site_id == self.id:
             var: Var[Any] = Var()
             try:
-                var._resolve(self._take_local(t.key))
+                var._resolve(self._local_value(self._take_local(t.key)))
             except errors.NetobjError as exc:
                 var._reject(exc)
             return var
@@ -1002,6 +1098,8 @@ class Site(ProxyHost):
             self._on_var_redirect(link, env.var_redirect)
         elif kind == "var_need":
             self._on_var_need(link, env.var_need)
+        elif kind == "mobile":
+            self._on_mobile(link, env.mobile)
         else:
             log.warning("ignoring unexpected sequenced %s from %s", kind, link.peer_address)
 
@@ -1021,6 +1119,8 @@ class Site(ProxyHost):
             for pending in self._var_holder.on_owner_failed(owner):
                 pending.ack._reject(errors.PermFailure(f"the variable's owner failed: {reason}"))
             self._var_owner.on_site_failed(owner)
+            for entity in list(self._mobiles.values()):
+                entity.on_site_failed(owner, reason)
 
     # -- calls in -----------------------------------------------------------------------------
 
@@ -1209,6 +1309,15 @@ class Site(ProxyHost):
             self._schedule(export, _Invocation(link, calls), False)
 
     def _schedule(self, export: _Export, inv: _Invocation, is_async: bool) -> None:
+        mobile = export.mobile
+        if mobile is not None:
+            if isinstance(mobile, ReplicaHomeEntity):
+                mobile.remote_write(inv.link, inv.calls, is_async)
+            else:
+                self._send_outcomes(inv.link, [(c[0], c[5], False, errors.ProtocolError(
+                    "a cached object is not called remotely: its state moves to the caller"))
+                    for c in inv.calls])
+            return
         try:
             starts = export.machine.on_call(inv, is_async)
         except QueueFull as exc:

@@ -9,7 +9,7 @@ EXPECTED = {
     "ProtocolError", "Proxy", "RemoteError", "Site", "SiteClosedError", "TempFailure",
     "Ticket", "TicketError", "UnificationError", "UnknownEntityError", "Var", "active",
     "fault_state", "parse_ticket", "protocol_of", "stationary",
-    "Port", "Stream", "Record", "unify", "by_need",
+    "Port", "Stream", "Record", "unify", "by_need", "cached", "replicated", "reads",
 }
 
 

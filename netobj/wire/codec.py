@@ -42,6 +42,7 @@ class Ref:
     site_id: str  # the home site's incarnation id
     address: str  # host:port of the home site
     key: str  # the entity's name at its home site (>= 128 random bits)
+    cls: str = ""  # cached and replicated objects: the class's qualified name
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,10 @@ def _to_wire(value: object, ref_hook: RefHook | None, path: list[str], seen: set
             "can be sent"
         )
     assert isinstance(ref, Ref)
-    return cbor2.CBORTag(tags.REF, [ref.kind, ref.protocol, ref.site_id, ref.address, ref.key])
+    fields = [ref.kind, ref.protocol, ref.site_id, ref.address, ref.key]
+    if ref.cls:
+        fields.append(ref.cls)
+    return cbor2.CBORTag(tags.REF, fields)
 
 
 def encode(value: object, ref_hook: RefHook | None = None, *, root: str = "") -> bytes:
@@ -358,7 +362,7 @@ class Decoder:
         def ref_from_wire(content: object, immutable: bool) -> object:
             if not (
                 isinstance(content, list | tuple)
-                and len(content) == 5
+                and 5 <= len(content) <= 6
                 and all(isinstance(c, str) for c in content)
             ):
                 raise errors.ProtocolError("malformed entity reference on the wire")

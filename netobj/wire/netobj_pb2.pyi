@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -15,7 +16,7 @@ class Frame(_message.Message):
     def __init__(self, envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., ack: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch", "var_register", "var_bind", "var_redirect", "var_need", "port_send")
+    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch", "var_register", "var_bind", "var_redirect", "var_need", "port_send", "mobile")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +30,7 @@ class Envelope(_message.Message):
     VAR_REDIRECT_FIELD_NUMBER: _ClassVar[int]
     VAR_NEED_FIELD_NUMBER: _ClassVar[int]
     PORT_SEND_FIELD_NUMBER: _ClassVar[int]
+    MOBILE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hello: Hello
     heartbeat: Heartbeat
@@ -42,7 +44,8 @@ class Envelope(_message.Message):
     var_redirect: VarRedirect
     var_need: VarNeed
     port_send: PortSend
-    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ..., var_register: _Optional[_Union[VarRegister, _Mapping]] = ..., var_bind: _Optional[_Union[VarBind, _Mapping]] = ..., var_redirect: _Optional[_Union[VarRedirect, _Mapping]] = ..., var_need: _Optional[_Union[VarNeed, _Mapping]] = ..., port_send: _Optional[_Union[PortSend, _Mapping]] = ...) -> None: ...
+    mobile: Mobile
+    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ..., var_register: _Optional[_Union[VarRegister, _Mapping]] = ..., var_bind: _Optional[_Union[VarBind, _Mapping]] = ..., var_redirect: _Optional[_Union[VarRedirect, _Mapping]] = ..., var_need: _Optional[_Union[VarNeed, _Mapping]] = ..., port_send: _Optional[_Union[PortSend, _Mapping]] = ..., mobile: _Optional[_Union[Mobile, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("protocol_version", "site_id", "address", "expect_site_id", "last_received", "wrong_incarnation")
@@ -157,6 +160,54 @@ class PortSend(_message.Message):
     key: str
     message: bytes
     def __init__(self, key: _Optional[str] = ..., message: _Optional[bytes] = ...) -> None: ...
+
+class Mobile(_message.Message):
+    __slots__ = ("home", "key", "op", "req", "site_id", "address", "req2", "state", "failed", "status")
+    class Op(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OP_UNSPECIFIED: _ClassVar[Mobile.Op]
+        GET: _ClassVar[Mobile.Op]
+        FORWARD: _ClassVar[Mobile.Op]
+        PUT: _ClassVar[Mobile.Op]
+        INQUIRE: _ClassVar[Mobile.Op]
+        STATUS: _ClassVar[Mobile.Op]
+        LOST: _ClassVar[Mobile.Op]
+        SUBSCRIBE: _ClassVar[Mobile.Op]
+        INVALIDATE: _ClassVar[Mobile.Op]
+        INVALID: _ClassVar[Mobile.Op]
+        COMMIT: _ClassVar[Mobile.Op]
+    OP_UNSPECIFIED: Mobile.Op
+    GET: Mobile.Op
+    FORWARD: Mobile.Op
+    PUT: Mobile.Op
+    INQUIRE: Mobile.Op
+    STATUS: Mobile.Op
+    LOST: Mobile.Op
+    SUBSCRIBE: Mobile.Op
+    INVALIDATE: Mobile.Op
+    INVALID: Mobile.Op
+    COMMIT: Mobile.Op
+    HOME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    REQ_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REQ2_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    home: str
+    key: str
+    op: Mobile.Op
+    req: int
+    site_id: str
+    address: str
+    req2: int
+    state: bytes
+    failed: bool
+    status: str
+    def __init__(self, home: _Optional[str] = ..., key: _Optional[str] = ..., op: _Optional[_Union[Mobile.Op, str]] = ..., req: _Optional[int] = ..., site_id: _Optional[str] = ..., address: _Optional[str] = ..., req2: _Optional[int] = ..., state: _Optional[bytes] = ..., failed: _Optional[bool] = ..., status: _Optional[str] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason", "permanent")

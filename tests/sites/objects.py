@@ -170,3 +170,57 @@ class Mixed:
 
     def get_order(self) -> list[object]:
         return self.order
+
+
+@netobj.cached
+class MovingCounter:
+    """A cached counter: its state moves to the site that calls it."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.visits: list[str] = []
+
+    def inc(self, by: int = 1) -> int:
+        self.n += by
+        return self.n
+
+    def get(self) -> int:
+        return self.n
+
+    def tag(self, who: str) -> int:
+        """Record who ran this call (the state travels with its history)."""
+        self.visits.append(who)
+        return len(self.visits)
+
+    async def slow_inc(self, delay: float) -> int:
+        n = self.n + 1
+        await asyncio.sleep(delay)
+        self.n = n
+        return n
+
+
+@netobj.replicated
+class SharedCounter:
+    """A replicated counter: reads on local copies, writes at the home."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    @netobj.reads
+    def get(self) -> int:
+        return self.n
+
+    def inc(self, by: int = 1) -> int:
+        self.n += by
+        return self.n
+
+    def set(self, value: int) -> int:
+        self.n = value
+        return value
+
+
+class NotDecorated:
+    """Same shape as MovingCounter, without the decorator (refused as a cached class)."""
+
+    def inc(self) -> int:
+        return 0

@@ -37,6 +37,8 @@ async def main() -> None:
             "coder": lambda: objects.Coder(100),
             "ordered": lambda: objects.Ordered(),
             "var": lambda: netobj.Var(),
+            "moving": lambda: objects.MovingCounter(),
+            "shared": lambda: objects.SharedCounter(),
         }
         for name in args.expose:
             print("TICKET", name, site.offer(made[name]()), flush=True)

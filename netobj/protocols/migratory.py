@@ -1,0 +1,447 @@
+"""The migratory (cached, "mobile state") protocol, sans-IO (after Mozart 1.4's
+``protocol_migratory.cc``).
+
+Theory of operation
+-------------------
+A cached object has a *manager* at its home site and a *proxy* at every site that uses it, the
+home included. The right to update the state - the *token*, which carries the state - is at
+exactly one proxy at a time, or travelling between two. Methods run where the token is,
+locally, in the invoking site.
+
+Proxy states: ``EMPTY`` (no token, none asked for), ``REQUESTED`` (asked; operations wait),
+``HERE`` (token held; operations run at once, with no message), ``LOST`` (the object failed
+permanently; operations fail).
+
+A move:
+
+1. a proxy that needs the token sends ``GET(req)`` to the manager (``req`` counts its requests);
+2. the manager appends ``(site, req)`` to its *chain* and sends ``FORWARD(site, req)`` to the
+   previous last entry of the chain: requesters are thus served in the order the manager
+   received their GETs;
+3. that proxy sends ``PUT(req)`` with the state once it holds the token and no operation of its
+   own is running.
+
+So a move costs at most 3 messages, 2 when the home holds the token (the FORWARD is local),
+and 0 when the token is already here. No chain passes through intermediate sites: each proxy
+forwards at most once per request id, to the successor the manager named.
+
+On arrival every operation waiting at the proxy runs, in arrival order, before the token can
+leave again; operations that arrive while the token is here and a successor is named wait
+for the next visit (so that a busy site cannot starve the others). The token never leaves
+while an operation runs (``busy``). Nothing is lost or run twice: an operation is either
+run once at a proxy holding the token or failed once.
+
+The chain is trimmed without extra messages: a GET from a site proves that site passed the
+token on for each of its earlier requests, so every entry up to its latest earlier entry is
+dropped (the chain stays about as long as the number of sites taking turns).
+
+Faults
+------
+* **Home dies** (the glue calls :meth:`MigratoryProxy.on_lost` on every proxy): the object is
+  LOST everywhere, even on the proxy that holds the token (as Mozart's ``lostToken``).
+* **A site in the chain dies** (the manager's :meth:`MigratoryManager.on_site_failed`): the
+  manager runs an *inquiry*: every live site in the chain reports the status of its latest
+  request (``holding``, ``passed``, ``waiting``). The token is alive if a live proxy holds it,
+  or if it is in flight between two live proxies (a ``passed`` entry followed by a live
+  ``waiting`` one). Dead entries after the token are skipped: their live predecessor gets a
+  new FORWARD. Otherwise the token was at, or on its way to or from, the dead site: the object
+  becomes LOST on every site (``LOST`` to each site in the chain, and to any later GET). It is
+  never recreated from a stale copy.
+* **A move in flight**: a PUT travels on a link that loses nothing while both sites live. If
+  the sender dies after sending it, the receiver may still get it; if the manager has by then
+  declared the object lost, the late token is discarded. A proxy whose successor's site has
+  failed keeps the token (:meth:`MigratoryProxy.on_site_failed`) until the manager's inquiry
+  names a new successor; if it had already shipped, the inquiry finds ``passed`` followed by
+  a dead site and declares the object lost.
+* **A state that cannot travel** (not marshallable): the holder fails permanently with that
+  error and passes the failure along the chain in place of the state (a ``failed`` PUT); each
+  proxy that gets it fails its waiting operations and passes it on.
+
+Invariants (asserted in tests): at most one proxy is ``HERE``; each proxy ships at most once
+per request id; every operation handed to ``on_access`` is run exactly once or failed exactly
+once; the manager's chain never names a site twice in a row.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
+
+T = TypeVar("T")
+
+EMPTY: Final = "empty"
+REQUESTED: Final = "requested"
+HERE: Final = "here"
+LOST: Final = "lost"
+
+# statuses a proxy reports to an inquiry
+HOLDING: Final = "holding"
+PASSED: Final = "passed"
+WAITING: Final = "waiting"
+NONE: Final = "none"
+
+
+class ProtocolViolation(Exception):
+    """A message that the protocol cannot have produced (a bug or a hostile peer)."""
+
+
+# -- actions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendGet:
+    req: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendPut:
+    """Ship the state to ``site`` for its request ``req`` (the glue encodes the state; with
+    ``failure`` set, the failure travels instead of the state)."""
+
+    site: str
+    req: int
+    failure: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendStatus:
+    req: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run(Generic[T]):
+    """Run these operations now, in this order (the glue calls ``on_done(n)`` when finished)."""
+
+    ops: list[T]
+
+
+@dataclass(frozen=True, slots=True)
+class Fail(Generic[T]):
+    ops: list[T]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Install:
+    """The state arrived: install it before running anything."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendForward:
+    """Manager -> proxy at ``site``: after your request ``req``, ship to (``succ``, ``succ_req``)
+    (``succ`` "" = no successor: keep the token)."""
+
+    site: str
+    req: int
+    succ: str
+    succ_req: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendInquire:
+    site: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendLost:
+    site: str
+    reason: str
+
+
+ProxyAction = SendGet | SendPut | SendStatus | Run[T] | Fail[T] | Install
+ManagerAction = SendForward | SendInquire | SendLost
+
+
+class MigratoryProxy(Generic[T]):
+    """One site's side of a cached object. ``T`` is the glue's operation token."""
+
+    __slots__ = ("busy", "dead", "failure", "free", "req", "shipped", "state", "successor",
+                 "waiting")
+
+    def __init__(self, holding: bool = False) -> None:
+        self.state = HERE if holding else EMPTY
+        self.req = 0  # id of the latest request (0: the home's initial holding)
+        self.shipped = -1  # the request id whose token was last shipped
+        self.successor: tuple[str, int] | None = None
+        self.waiting: deque[T] = deque()
+        self.busy = 0
+        self.failure = ""
+        self.dead: set[str] = set()
+        self.free = holding  # HERE, no successor, nothing running or waiting: run inline
+
+    def __repr__(self) -> str:
+        return (f"<MigratoryProxy {self.state} req={self.req} succ={self.successor} "
+                f"busy={self.busy} waiting={len(self.waiting)}>")
+
+    def _update(self) -> None:
+        self.free = (self.state == HERE and self.successor is None and not self.busy
+                     and not self.waiting)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def on_access(self, op: T) -> list[ProxyAction[T]]:
+        """An operation wants the state."""
+        state = self.state
+        out: list[ProxyAction[T]] = []
+        if state == LOST:
+            out.append(Fail([op], self.failure))
+        elif state == HERE and self.successor is None:
+            self.busy += 1
+            out.append(Run([op]))
+        else:
+            self.waiting.append(op)
+            if state == EMPTY:
+                out.append(self._request())
+        self._update()
+        return out
+
+    def on_put(self, req: int, failure: str = "") -> list[ProxyAction[T]]:
+        """The token arrived for request ``req`` (with ``failure``: the state could not travel)."""
+        if self.state == LOST:
+            # Discarded (the object was declared lost); a poisoned token still travels on.
+            return self._pass_failure() if failure else []
+        if self.state != REQUESTED or req != self.req:
+            raise ProtocolViolation(f"token for request {req} in state {self.state} "
+                                    f"(latest request {self.req})")
+        if failure:
+            return self._fail(failure, pass_on=True)
+        self.state = HERE
+        out: list[ProxyAction[T]] = [Install()]
+        if self.waiting:
+            ops = list(self.waiting)
+            self.waiting.clear()
+            self.busy += len(ops)
+            out.append(Run(ops))
+        out.extend(self._maybe_ship())
+        self._update()
+        return out
+
+    def on_forward(self, req: int, succ: str, succ_req: int) -> list[ProxyAction[T]]:
+        """The manager names the successor after our request ``req`` ("" for none)."""
+        if self.state == LOST:
+            if self.failure and succ and self.shipped < req:
+                # we hold a poisoned token: pass the failure on
+                self.successor = (succ, succ_req)
+                return self._pass_failure()
+            return []
+        if req != self.req or self.shipped == req:
+            # Stale: we already shipped for that request. Tell the manager (its inquiry may
+            # have assumed otherwise).
+            return [SendStatus(req, PASSED if self.shipped >= req else NONE)]
+        self.successor = (succ, succ_req) if succ and succ not in self.dead else None
+        out = self._maybe_ship()
+        self._update()
+        return out
+
+    def on_done(self, n: int = 1) -> list[ProxyAction[T]]:
+        """``n`` operations handed out by Run finished."""
+        if self.busy < n:
+            raise ProtocolViolation("on_done without running operations")
+        self.busy -= n
+        out = self._maybe_ship()
+        self._update()
+        return out
+
+    def on_site_failed(self, site: str) -> list[ProxyAction[T]]:
+        """``site`` failed permanently: never ship to it. A successor there is forgotten and
+        the token stays here until the manager's inquiry names a new one."""
+        self.dead.add(site)
+        if self.successor is not None and self.successor[0] == site:
+            self.successor = None
+        self._update()
+        return []
+
+    def on_inquire(self) -> list[ProxyAction[T]]:
+        return [SendStatus(self.req, self.status())]
+
+    def status(self) -> str:
+        if self.state == HERE:
+            return HOLDING
+        if self.state == REQUESTED:
+            return WAITING
+        if self.shipped >= 0 and self.shipped == self.req:
+            return PASSED
+        return NONE
+
+    def on_lost(self, reason: str) -> list[ProxyAction[T]]:
+        """The object failed permanently (home died, or the manager says the token is lost)."""
+        if self.state == LOST:
+            return []
+        return self._fail(reason, pass_on=False)
+
+    def on_state_unmarshallable(self, site: str, req: int,
+                                reason: str) -> list[ProxyAction[T]]:
+        """The glue could not encode the state for ``SendPut(site, req)``: the object fails
+        here, and the failure travels to that successor in place of the state."""
+        self.state = LOST
+        self.failure = reason
+        ops = list(self.waiting)
+        self.waiting.clear()
+        out: list[ProxyAction[T]] = [Fail(ops, reason)] if ops else []
+        out.append(SendPut(site, req, reason))
+        self._update()
+        return out
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _request(self) -> SendGet:
+        self.req += 1
+        self.state = REQUESTED
+        return SendGet(self.req)
+
+    def _maybe_ship(self) -> list[ProxyAction[T]]:
+        if self.state != HERE or self.successor is None or self.busy:
+            return []
+        site, req = self.successor
+        self.successor = None
+        self.shipped = self.req
+        self.state = EMPTY
+        out: list[ProxyAction[T]] = [SendPut(site, req)]
+        if self.waiting:
+            out.append(self._request())
+        return out
+
+    def _fail(self, reason: str, pass_on: bool) -> list[ProxyAction[T]]:
+        self.state = LOST
+        self.failure = reason
+        ops = list(self.waiting)
+        self.waiting.clear()
+        out: list[ProxyAction[T]] = [Fail(ops, reason)] if ops else []
+        if pass_on:
+            out.extend(self._pass_failure())
+        self._update()
+        return out
+
+    def _pass_failure(self) -> list[ProxyAction[T]]:
+        if self.successor is None:
+            return []
+        site, req = self.successor
+        self.successor = None
+        self.shipped = self.req
+        return [SendPut(site, req, self.failure)]
+
+
+class MigratoryManager:
+    """The home's side of a cached object: the chain of requesters, and the fault inquiry."""
+
+    __slots__ = ("chain", "dead", "home", "lost", "pending", "repairs", "statuses")
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        # entries (site, req): the token passes along them, left to right
+        self.chain: deque[tuple[str, int]] = deque([(home, 0)])
+        self.lost = ""
+        self.dead: set[str] = set()
+        self.pending: set[str] = set()  # sites whose STATUS the inquiry still waits for
+        self.statuses: dict[str, tuple[int, str]] = {}
+        # re-forwards made by an inquiry: (site, req) -> the dead site they skip
+        self.repairs: dict[tuple[str, int], str] = {}
+
+    def __repr__(self) -> str:
+        return f"<MigratoryManager chain={list(self.chain)} lost={self.lost!r}>"
+
+    def on_get(self, site: str, req: int) -> list[ManagerAction]:
+        if self.lost:
+            return [SendLost(site, self.lost)]
+        if site in self.dead:
+            return []
+        chain = self.chain
+        # Trim: the requester passed the token on for each of its earlier requests.
+        last_own = -1
+        for i, (s, _) in enumerate(chain):
+            if s == site:
+                last_own = i
+        if last_own >= 0 and last_own < len(chain) - 1:
+            for _ in range(last_own + 1):
+                chain.popleft()
+        elif last_own == len(chain) - 1:
+            raise ProtocolViolation(f"GET {req} from {site}, which is last in the chain")
+        prev_site, prev_req = chain[-1]
+        chain.append((site, req))
+        return [SendForward(prev_site, prev_req, site, req)]
+
+    def on_site_failed(self, site: str) -> list[ManagerAction]:
+        """A site failed permanently: start (or restart) an inquiry if it is in the chain."""
+        if self.lost or site in self.dead:
+            return []
+        self.dead.add(site)
+        self.pending.discard(site)
+        self.statuses.pop(site, None)
+        if not any(s == site for s, _ in self.chain):
+            return self._decide() if self.pending else []
+        ask = {s for s, _ in self.chain if s not in self.dead}
+        self.pending = set(ask)
+        self.statuses = {}
+        return [SendInquire(s) for s in sorted(ask)]
+
+    def on_status(self, site: str, req: int, status: str) -> list[ManagerAction]:
+        if self.lost:
+            return []
+        repaired = self.repairs.pop((site, req), None)
+        if repaired is not None and status == PASSED:
+            # It shipped to the dead site before our new FORWARD reached it: lost there.
+            return self._declare_lost(f"the object's state was sent to failed site {repaired}")
+        if site not in self.pending:
+            return []
+        self.pending.discard(site)
+        self.statuses[site] = (req, status)
+        return self._decide() if not self.pending else []
+
+    def _decide(self) -> list[ManagerAction]:
+        chain = list(self.chain)
+        classes: list[str] = []
+        for s, r in chain:
+            if s in self.dead:
+                classes.append("dead")
+                continue
+            latest, status = self.statuses.get(s, (r, WAITING))
+            if r < latest:
+                classes.append(PASSED)
+            elif r == latest:
+                classes.append(status if status != NONE else WAITING)
+            else:
+                classes.append(WAITING)
+        dead_sites = sorted({s for s, _ in chain if s in self.dead})
+        if HOLDING in classes:
+            token = classes.index(HOLDING)
+        else:
+            passed = [i for i, c in enumerate(classes) if c == PASSED]
+            p = passed[-1] if passed else -1
+            nxt = p + 1
+            if nxt >= len(chain) or classes[nxt] == "dead":
+                return self._declare_lost(
+                    f"the site holding the object's state failed ({', '.join(dead_sites)})")
+            token = nxt  # in flight to a live waiting proxy (or there already)
+        # Alive: drop the entries before the token, and skip dead entries after it.
+        out: list[ManagerAction] = []
+        kept: deque[tuple[str, int]] = deque([chain[token]])
+        i = token + 1
+        while i < len(chain):
+            if classes[i] != "dead":
+                kept.append(chain[i])
+                i += 1
+                continue
+            j = i
+            while j < len(chain) and classes[j] == "dead":
+                j += 1
+            pred_site, pred_req = kept[-1]
+            skipped = chain[i][0]
+            if j < len(chain):
+                succ_site, succ_req = chain[j]
+                out.append(SendForward(pred_site, pred_req, succ_site, succ_req))
+            else:
+                out.append(SendForward(pred_site, pred_req, "", 0))
+            self.repairs[(pred_site, pred_req)] = skipped
+            i = j
+        self.chain = kept
+        self.statuses = {}
+        return out
+
+    def _declare_lost(self, reason: str) -> list[ManagerAction]:
+        self.lost = reason
+        sites = sorted({s for s, _ in self.chain if s not in self.dead} | {self.home})
+        self.chain.clear()
+        self.pending.clear()
+        return [SendLost(s, reason) for s in sites]
