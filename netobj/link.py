@@ -20,7 +20,9 @@ Fault state (``ok`` / ``temp_fail`` / ``perm_fail``). Heartbeats go out when a l
 quiet for ``heartbeat_interval_s``; silence from the peer for ``temp_timeout_s`` makes the link
 ``temp_fail`` and any traffic makes it ``ok`` again. ``perm_fail`` is final: the dialled address
 refuses connections, answers with another incarnation, the peer says goodbye for good, the
-link stays ``temp_fail`` for ``perm_timeout_s``, or the program declares it.
+link stays ``temp_fail`` for ``perm_timeout_s``, or the program declares it. An acceptor
+whose connection broke cannot redial, but it *probes* the peer's advertised address every
+``probe_interval_s`` with a bare connect: a refusal there is the same evidence.
 
 Bounds: ``max_unacked`` envelopes may wait for an ack (beyond that sending fails with
 TempFailure); frames are at most the transport's ``max_frame_bytes`` (a larger or malformed
@@ -72,6 +74,9 @@ class LinkConfig:
     max_unacked: int = MAX_UNACKED_DEFAULT
     #: How long a closing site waits for its last messages to be acknowledged.
     close_drain_s: float = 2.0
+    #: An acceptor whose connection broke checks this often whether the peer still listens
+    #: at its address (a bare connect: refused is evidence that the peer is gone).
+    probe_interval_s: float = 1.0
 
 
 class HandshakeError(Exception):
@@ -131,6 +136,9 @@ class Link:
         self._in_seq = 0
         self._acked_by_peer = 0
         self._unacked: deque[tuple[int, bytes]] = deque()
+        # Every envelope with seq <= this may have been handed to a connection that is gone;
+        # later ones queued while no connection was up were never written anywhere.
+        self._written_watermark = 0
         self._sendq: deque[bytes] = deque()
         self._ack_due = False
         # connection
@@ -142,6 +150,8 @@ class Link:
         self._is_dialer = False
         self._ever_connected = False
         self._closing = False
+        self._last_probe = 0.0
+        self._probing = False
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._last_heard = loop.time()
@@ -339,6 +349,7 @@ class Link:
 
     def _detach(self, conn: Connection) -> None:
         if self._conn is conn:
+            self._written_watermark = self._out_seq
             self._conn = None
             self._conn_dialer = ""
             self._sendq.clear()
@@ -506,6 +517,14 @@ class Link:
                  old, new, reason)
         self._on_state(self, old, new, reason)
 
+    def undelivered(self) -> list[bytes]:
+        """Unacknowledged envelopes never handed to any connection: certainly not delivered
+        (useful when the link fails permanently, to take back what must not be lost)."""
+        if self._conn is not None:
+            return []
+        mark = self._written_watermark
+        return [env for seq, env in self._unacked if seq > mark]
+
     def declare_perm(self, reason: str) -> None:
         """Make the link perm_fail for good: queued messages are dropped, nothing is resent."""
         if self.state is FaultState.PERM_FAIL:
@@ -537,6 +556,31 @@ class Link:
                     self.declare_perm(f"unreachable for {cfg.perm_timeout_s} s (perm_timeout)")
             if self._conn is None and self._is_dialer:
                 self._ensure_dialing()
+            elif (self._conn is None and self._ever_connected and self.peer_address
+                  and not self._probing and now - self._last_probe >= cfg.probe_interval_s):
+                self._last_probe = now
+                self._probing = True
+                self._spawn(self._probe())
+
+    async def _probe(self) -> None:
+        """Acceptor side, no connection: does the peer still listen at its address? Only a
+        refusal counts (evidence that the process is gone); a connection is closed at once
+        (the dialer is the one to reconnect) and silence proves nothing."""
+        try:
+            try:
+                conn = await asyncio.wait_for(self._transport.connect(self.peer_address),
+                                              self.config.handshake_timeout_s)
+            except ConnectRefused as exc:
+                if self._conn is None:
+                    self.declare_perm(f"connection refused by {self.peer_address} (it dialled "
+                                      f"us; its connection broke): {exc}")
+                return
+            except (ConnectionLost, OSError, TimeoutError) as exc:
+                log.debug("probe of %s: %s", self.peer_address, exc)
+                return
+            await conn.close("probe")
+        finally:
+            self._probing = False
 
     def _release(self, conn: Connection) -> None:
         if self._busy is conn:

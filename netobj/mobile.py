@@ -173,6 +173,9 @@ class Entity:
     def on_site_failed(self, site_id: str, reason: str) -> None:
         raise NotImplementedError
 
+    def on_undelivered(self, site_id: str, msg: pb.Mobile) -> None:
+        """A message to ``site_id`` (which failed) was never written to any connection."""
+
     def _send(self, to: str, op: pb.Mobile.Op, **fields: Any) -> bool:
         msg = pb.Mobile(home=self.ref.site_id, key=self.ref.key, op=op, **fields)
         return self.host._mobile_send(to, self.host._address_of(to), msg)
@@ -217,10 +220,12 @@ class CachedEntity(Entity):
             elif isinstance(action, mig.SendStatus):
                 if self.manager is not None:
                     self._manage(self.manager.on_status(self.host.id, action.req,
-                                                        action.status))
+                                                        action.status, action.held,
+                                                        action.dead))
                 else:
                     self._send(self.ref.site_id, OP.STATUS, req=action.req,
-                               status=action.status)
+                               status=action.status, req2=action.held + 1,
+                               site_id=action.dead)
             elif isinstance(action, mig.Fail):
                 _fail_ops(action.ops, errors.PermFailure(
                     f"cached object {classes.qualified_name(self.cls)} failed: {action.reason}"))
@@ -296,12 +301,25 @@ class CachedEntity(Entity):
             elif self.manager is not None and op == OP.GET:
                 self._manage(self.manager.on_get(link.peer_id, msg.req))
             elif self.manager is not None and op == OP.STATUS:
-                self._manage(self.manager.on_status(link.peer_id, msg.req, msg.status))
+                self._manage(self.manager.on_status(link.peer_id, msg.req, msg.status,
+                                                    int(msg.req2) - 1, msg.site_id))
             else:
                 log.warning("unexpected %s for cached object from %s",
                             OP.Op.Name(op) if op in OP.Op.values() else op, link.peer_address)
         except mig.ProtocolViolation as exc:
             log.warning("protocol violation from %s: %s", link.peer_address, exc)
+
+    def on_undelivered(self, site_id: str, msg: pb.Mobile) -> None:
+        """A message of ours to ``site_id`` (now failed) was never written anywhere."""
+        if msg.op != OP.PUT or msg.failed:
+            return
+        try:
+            state = self.host._decode(msg.state)
+        except errors.NetobjError:  # pragma: no cover - we encoded it ourselves
+            log.exception("cannot take back the state of %s", self)
+            return
+        self._incoming = state
+        self._do(self.machine.on_put_undelivered(site_id, msg.req))
 
     def on_site_failed(self, site_id: str, reason: str) -> None:
         if self.manager is not None:

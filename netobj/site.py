@@ -1060,6 +1060,10 @@ class Site(ProxyHost):
             return
         try:
             data = await asyncio.wait_for(conn.recv(), self._link_config.handshake_timeout_s)
+            if data is None:  # closed before saying anything: a peer's probe, or a dial given up
+                log.debug("connection from %s closed before its Hello", conn.peer)
+                await conn.close("closed before Hello")
+                return
             hello = read_hello(data, self._transport.max_frame_bytes)
         except (HandshakeError, ConnectionLost, TimeoutError) as exc:
             log.warning("closing connection from %s: %s", conn.peer, exc)
@@ -1119,6 +1123,12 @@ class Site(ProxyHost):
             for pending in self._var_holder.on_owner_failed(owner):
                 pending.ack._reject(errors.PermFailure(f"the variable's owner failed: {reason}"))
             self._var_owner.on_site_failed(owner)
+            for data in link.undelivered():  # take back state that never left (a PUT)
+                env = pb.Envelope.FromString(data)
+                if env.WhichOneof("body") == "mobile":
+                    taken = self._mobiles.get((env.mobile.home, env.mobile.key))
+                    if taken is not None:
+                        taken.on_undelivered(owner, env.mobile)
             for entity in list(self._mobiles.values()):
                 entity.on_site_failed(owner, reason)
 

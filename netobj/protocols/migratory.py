@@ -80,6 +80,7 @@ HOLDING: Final = "holding"
 PASSED: Final = "passed"
 WAITING: Final = "waiting"
 NONE: Final = "none"
+SUCC_FAILED: Final = "succ_failed"  # not a status: "my successor's site failed"
 
 
 class ProtocolViolation(Exception):
@@ -106,8 +107,14 @@ class SendPut:
 
 @dataclass(frozen=True, slots=True)
 class SendStatus:
+    """Proxy -> manager: the latest request ``req`` and its ``status``, and the request whose
+    token is held here (``held``, -1 for none); with status ``SUCC_FAILED``, ``dead`` names
+    the failed successor site."""
+
     req: int
     status: str
+    dead: str = ""
+    held: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,81 +162,97 @@ ManagerAction = SendForward | SendInquire | SendLost
 
 
 class MigratoryProxy(Generic[T]):
-    """One site's side of a cached object. ``T`` is the glue's operation token."""
+    """One site's side of a cached object. ``T`` is the glue's operation token.
 
-    __slots__ = ("busy", "dead", "failure", "free", "req", "shipped", "state", "successor",
-                 "waiting")
+    ``held`` is the request id for which the token is here (-1: not here); ``requested``
+    says that the latest request ``req`` is outstanding. Both can hold at once when a token
+    came back (its PUT could not be delivered) after this proxy had asked again."""
+
+    __slots__ = ("busy", "dead", "failure", "free", "held", "req", "requested", "shipped",
+                 "successor", "waiting")
 
     def __init__(self, holding: bool = False) -> None:
-        self.state = HERE if holding else EMPTY
         self.req = 0  # id of the latest request (0: the home's initial holding)
+        self.held = 0 if holding else -1
+        self.requested = False
         self.shipped = -1  # the request id whose token was last shipped
         self.successor: tuple[str, int] | None = None
         self.waiting: deque[T] = deque()
         self.busy = 0
         self.failure = ""
         self.dead: set[str] = set()
-        self.free = holding  # HERE, no successor, nothing running or waiting: run inline
+        self.free = holding  # here, no successor, nothing running or waiting: run inline
 
     def __repr__(self) -> str:
-        return (f"<MigratoryProxy {self.state} req={self.req} succ={self.successor} "
-                f"busy={self.busy} waiting={len(self.waiting)}>")
+        return (f"<MigratoryProxy {self.state} req={self.req} held={self.held} "
+                f"succ={self.successor} busy={self.busy} waiting={len(self.waiting)}>")
+
+    @property
+    def state(self) -> str:
+        if self.failure:
+            return LOST
+        if self.held >= 0:
+            return HERE
+        return REQUESTED if self.requested else EMPTY
 
     def _update(self) -> None:
-        self.free = (self.state == HERE and self.successor is None and not self.busy
-                     and not self.waiting)
+        self.free = (self.held >= 0 and self.successor is None and not self.busy
+                     and not self.waiting and not self.failure)
 
     # -- events -----------------------------------------------------------------------------
 
     def on_access(self, op: T) -> list[ProxyAction[T]]:
         """An operation wants the state."""
-        state = self.state
         out: list[ProxyAction[T]] = []
-        if state == LOST:
+        if self.failure:
             out.append(Fail([op], self.failure))
-        elif state == HERE and self.successor is None:
+        elif self.held >= 0 and self.successor is None:
             self.busy += 1
             out.append(Run([op]))
         else:
             self.waiting.append(op)
-            if state == EMPTY:
+            if self.held < 0 and not self.requested:
                 out.append(self._request())
         self._update()
         return out
 
     def on_put(self, req: int, failure: str = "") -> list[ProxyAction[T]]:
         """The token arrived for request ``req`` (with ``failure``: the state could not travel)."""
-        if self.state == LOST:
+        if self.failure:
             # Discarded (the object was declared lost); a poisoned token still travels on.
             return self._pass_failure() if failure else []
-        if self.state != REQUESTED or req != self.req:
+        if not self.requested or req != self.req or self.held >= 0:
             raise ProtocolViolation(f"token for request {req} in state {self.state} "
                                     f"(latest request {self.req})")
+        self.requested = False
         if failure:
             return self._fail(failure, pass_on=True)
-        self.state = HERE
-        out: list[ProxyAction[T]] = [Install()]
-        if self.waiting:
-            ops = list(self.waiting)
-            self.waiting.clear()
-            self.busy += len(ops)
-            out.append(Run(ops))
-        out.extend(self._maybe_ship())
-        self._update()
+        return self._arrived(req)
+
+    def on_put_undelivered(self, site: str, req: int) -> list[ProxyAction[T]]:
+        """Our PUT to ``site`` (for its request ``req``) was never written to any connection
+        and ``site`` failed: the token is still ours. Keep it; tell the manager."""
+        self.dead.add(site)
+        if self.failure or self.held >= 0 or self.shipped < 0:
+            return []
+        held = self.shipped
+        self.shipped = -1
+        out = self._arrived(held)
+        out.append(SendStatus(held, SUCC_FAILED, site))
         return out
 
     def on_forward(self, req: int, succ: str, succ_req: int) -> list[ProxyAction[T]]:
         """The manager names the successor after our request ``req`` ("" for none)."""
-        if self.state == LOST:
-            if self.failure and succ and self.shipped < req:
+        if self.failure:
+            if succ and self.shipped < req:
                 # we hold a poisoned token: pass the failure on
                 self.successor = (succ, succ_req)
                 return self._pass_failure()
             return []
-        if req != self.req or self.shipped == req:
+        if not (req == self.held or (req == self.req and self.requested)):
             # Stale: we already shipped for that request. Tell the manager (its inquiry may
             # have assumed otherwise).
-            return [SendStatus(req, PASSED if self.shipped >= req else NONE)]
+            return [SendStatus(req, PASSED if self.shipped >= req else NONE, held=self.held)]
         self.successor = (succ, succ_req) if succ and succ not in self.dead else None
         out = self._maybe_ship()
         self._update()
@@ -245,29 +268,34 @@ class MigratoryProxy(Generic[T]):
         return out
 
     def on_site_failed(self, site: str) -> list[ProxyAction[T]]:
-        """``site`` failed permanently: never ship to it. A successor there is forgotten and
-        the token stays here until the manager's inquiry names a new one."""
+        """``site`` failed permanently: never ship to it. A successor there is forgotten; the
+        manager hears of it (``SUCC_FAILED``) and names a new one."""
         self.dead.add(site)
-        if self.successor is not None and self.successor[0] == site:
+        out: list[ProxyAction[T]] = []
+        if self.successor is not None and self.successor[0] == site and not self.failure:
             self.successor = None
+            out.append(SendStatus(self.held if self.held >= 0 else self.req, SUCC_FAILED,
+                                  site))
         self._update()
-        return []
+        return out
 
     def on_inquire(self) -> list[ProxyAction[T]]:
-        return [SendStatus(self.req, self.status())]
+        return [self._status()]
 
-    def status(self) -> str:
-        if self.state == HERE:
-            return HOLDING
-        if self.state == REQUESTED:
-            return WAITING
-        if self.shipped >= 0 and self.shipped == self.req:
-            return PASSED
-        return NONE
+    def _status(self) -> SendStatus:
+        if self.requested:
+            status = WAITING
+        elif self.held == self.req:
+            status = HOLDING
+        elif self.shipped >= 0 and self.shipped == self.req:
+            status = PASSED
+        else:
+            status = NONE
+        return SendStatus(self.req, status, held=self.held)
 
     def on_lost(self, reason: str) -> list[ProxyAction[T]]:
         """The object failed permanently (home died, or the manager says the token is lost)."""
-        if self.state == LOST:
+        if self.failure:
             return []
         return self._fail(reason, pass_on=False)
 
@@ -275,7 +303,6 @@ class MigratoryProxy(Generic[T]):
                                 reason: str) -> list[ProxyAction[T]]:
         """The glue could not encode the state for ``SendPut(site, req)``: the object fails
         here, and the failure travels to that successor in place of the state."""
-        self.state = LOST
         self.failure = reason
         ops = list(self.waiting)
         self.waiting.clear()
@@ -286,25 +313,36 @@ class MigratoryProxy(Generic[T]):
 
     # -- internals --------------------------------------------------------------------------
 
+    def _arrived(self, req: int) -> list[ProxyAction[T]]:
+        self.held = req
+        out: list[ProxyAction[T]] = [Install()]
+        if self.waiting:
+            ops = list(self.waiting)
+            self.waiting.clear()
+            self.busy += len(ops)
+            out.append(Run(ops))
+        out.extend(self._maybe_ship())
+        self._update()
+        return out
+
     def _request(self) -> SendGet:
         self.req += 1
-        self.state = REQUESTED
+        self.requested = True
         return SendGet(self.req)
 
     def _maybe_ship(self) -> list[ProxyAction[T]]:
-        if self.state != HERE or self.successor is None or self.busy:
+        if self.held < 0 or self.successor is None or self.busy:
             return []
         site, req = self.successor
         self.successor = None
-        self.shipped = self.req
-        self.state = EMPTY
+        self.shipped = self.held
+        self.held = -1
         out: list[ProxyAction[T]] = [SendPut(site, req)]
-        if self.waiting:
+        if self.waiting and not self.requested:
             out.append(self._request())
         return out
 
     def _fail(self, reason: str, pass_on: bool) -> list[ProxyAction[T]]:
-        self.state = LOST
         self.failure = reason
         ops = list(self.waiting)
         self.waiting.clear()
@@ -335,7 +373,7 @@ class MigratoryManager:
         self.lost = ""
         self.dead: set[str] = set()
         self.pending: set[str] = set()  # sites whose STATUS the inquiry still waits for
-        self.statuses: dict[str, tuple[int, str]] = {}
+        self.statuses: dict[str, tuple[int, str, int]] = {}
         # re-forwards made by an inquiry: (site, req) -> the dead site they skip
         self.repairs: dict[tuple[str, int], str] = {}
 
@@ -376,9 +414,13 @@ class MigratoryManager:
         self.statuses = {}
         return [SendInquire(s) for s in sorted(ask)]
 
-    def on_status(self, site: str, req: int, status: str) -> list[ManagerAction]:
+    def on_status(self, site: str, req: int, status: str, held: int = -1,
+                  dead: str = "") -> list[ManagerAction]:
         if self.lost:
             return []
+        if status == SUCC_FAILED:
+            # The proxy's successor failed (its PUT, if any, was never delivered).
+            return self.on_site_failed(dead) if dead and dead != self.home else []
         repaired = self.repairs.pop((site, req), None)
         if repaired is not None and status == PASSED:
             # It shipped to the dead site before our new FORWARD reached it: lost there.
@@ -386,7 +428,7 @@ class MigratoryManager:
         if site not in self.pending:
             return []
         self.pending.discard(site)
-        self.statuses[site] = (req, status)
+        self.statuses[site] = (req, status, held)
         return self._decide() if not self.pending else []
 
     def _decide(self) -> list[ManagerAction]:
@@ -396,13 +438,21 @@ class MigratoryManager:
             if s in self.dead:
                 classes.append("dead")
                 continue
-            latest, status = self.statuses.get(s, (r, WAITING))
-            if r < latest:
+            latest, status, held = self.statuses.get(s, (r, WAITING, -1))
+            if r == held:
+                classes.append(HOLDING)
+            elif r < latest:
                 classes.append(PASSED)
             elif r == latest:
-                classes.append(status if status != NONE else WAITING)
+                classes.append(PASSED if status == PASSED else WAITING)
             else:
                 classes.append(WAITING)
+        holders = [(s, st[2]) for s, st in sorted(self.statuses.items())
+                   if st[2] >= 0 and s not in self.dead]
+        if holders and holders[0] not in chain:
+            # A token that came back to a site whose entry the chain had trimmed.
+            chain.insert(0, holders[0])
+            classes.insert(0, HOLDING)
         dead_sites = sorted({s for s, _ in chain if s in self.dead})
         if HOLDING in classes:
             token = classes.index(HOLDING)
