@@ -565,22 +565,24 @@ class Link:
     async def _probe(self) -> None:
         """Acceptor side, no connection: does the peer still listen at its address? Only a
         refusal counts (evidence that the process is gone); a connection is closed at once
-        (the dialer is the one to reconnect) and silence proves nothing."""
+        without a Hello (the dialer is the one to reconnect), and silence proves nothing.
+        Some carriers connect lazily (gRPC), so the probe also waits briefly for a first
+        read, which is where their refusal shows."""
+        wait = min(self.config.handshake_timeout_s, 1.0)
+        conn: Connection | None = None
         try:
-            try:
-                conn = await asyncio.wait_for(self._transport.connect(self.peer_address),
-                                              self.config.handshake_timeout_s)
-            except ConnectRefused as exc:
-                if self._conn is None:
-                    self.declare_perm(f"connection refused by {self.peer_address} (it dialled "
-                                      f"us; its connection broke): {exc}")
-                return
-            except (ConnectionLost, OSError, TimeoutError) as exc:
-                log.debug("probe of %s: %s", self.peer_address, exc)
-                return
-            await conn.close("probe")
+            conn = await asyncio.wait_for(self._transport.connect(self.peer_address), wait)
+            await asyncio.wait_for(conn.recv(), wait)
+        except ConnectRefused as exc:
+            if self._conn is None:
+                self.declare_perm(f"connection refused by {self.peer_address} (it dialled us; "
+                                  f"its connection broke): {exc}")
+        except (ConnectionLost, OSError, TimeoutError) as exc:
+            log.debug("probe of %s: %s", self.peer_address, exc or type(exc).__name__)
         finally:
             self._probing = False
+            if conn is not None:
+                await conn.close("probe")
 
     def _release(self, conn: Connection) -> None:
         if self._busy is conn:
