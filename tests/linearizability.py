@@ -9,6 +9,7 @@ the next op of each process can come first.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,7 @@ def check(history: list[Op], model: Model, initial: Hashable) -> bool:
     for op in sorted(history, key=lambda o: o.start):
         procs.setdefault(op.process, []).append(op)
     for ops in procs.values():
-        for a, b in zip(ops, ops[1:], strict=False):
+        for a, b in itertools.pairwise(ops):
             if b.start < a.end:
                 raise ValueError(f"ops of process {a.process} overlap: {a} / {b}")
     lanes = list(procs.values())

@@ -58,3 +58,27 @@ def test_pipeline_demo() -> None:
     assert "producer sees total 165" in out.stdout
     assert "  total 165" in out.stdout
     assert "ok: the consumer got the 10 multiples of 3 up to 30 in order" in out.stdout
+
+
+def test_protocols_demo() -> None:
+    """The same client program against the Coder as stationary, active, cached, replicated."""
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "protocols.py"), "--demo",
+                          "-n", "20"],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # protocol, get: 1st msgs, msgs/call, µs/call, peek: 1st msgs, msgs/call, µs/call,
+    # burst: msgs, µs/call
+    rows = {cols[0]: cols[1:] for cols in map(str.split, out.stdout.splitlines())
+            if len(cols) == 9 and cols[0] in ("stationary", "active", "cached", "replicated")}
+    assert sorted(rows) == ["active", "cached", "replicated", "stationary"], out.stdout
+    msgs = {p: [float(row[i]) for i in (0, 1, 3, 4, 6)] for p, row in rows.items()}
+    # a sequential call to a stationary or active object: one call, one reply
+    assert msgs["stationary"][:4] == [2, 2, 2, 2]
+    assert msgs["active"][:4] == [2, 2, 2, 2]
+    # cached: the first get() moves the state here (GET, PUT); then no message at all
+    assert msgs["cached"] == [2, 0, 0, 0, 0]
+    # replicated: writes go home; the first read subscribes (SUBSCRIBE, COMMIT), then reads
+    # are local
+    assert msgs["replicated"][:4] == [2, 2, 2, 0]
+    assert out.stdout.splitlines()[-1].startswith(
+        "ok: get() returned the same 40 values under all four protocols")

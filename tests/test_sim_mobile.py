@@ -55,7 +55,7 @@ async def _timed(history: list[Op], who: str, name: str, arg: Any, var: Any) -> 
 @pytest.mark.parametrize("seed", range(500))
 def test_cached_moves_cost_3_2_0_messages_and_histories_are_linearizable(seed: int) -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        home, a, b, c = sites
+        home, a, _b, _c = sites
         ticket = home.offer(MovingCounter())
         proxies = [await s.take(ticket) for s in sites]
         ph, pa, pb, _ = proxies
@@ -112,7 +112,7 @@ def test_cached_moves_cost_3_2_0_messages_and_histories_are_linearizable(seed: i
 @pytest.mark.parametrize("seed", range(30))
 def test_cached_holder_crash_fails_the_object_everywhere_and_nothing_hangs(seed: int) -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        home, a, b, c = sites
+        home, _a, _b, _c = sites
         ticket = home.offer(MovingCounter())
         ph, pa, pb, pc = [await s.take(ticket) for s in sites]
         assert await pa.inc() == 1  # the state is at a
@@ -134,9 +134,9 @@ def test_cached_holder_crash_fails_the_object_everywhere_and_nothing_hangs(seed:
 
 def test_cached_home_crash_fails_every_proxy_even_the_holder() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        home, a, b = sites
+        home, _a, _b = sites
         ticket = home.offer(MovingCounter())
-        ph, pa, pb = [await s.take(ticket) for s in sites]
+        _ph, pa, pb = [await s.take(ticket) for s in sites]
         assert await pa.inc() == 1
         waiting = pb.inc()
         net.crash("h0")
@@ -155,7 +155,7 @@ def test_cached_home_crash_fails_every_proxy_even_the_holder() -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_cached_waiting_site_crash_is_skipped_and_the_object_lives(seed: int) -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        home, a, b, c = sites
+        home, _a, _b, _c = sites
         ticket = home.offer(MovingCounter())
         ph, pa, pb, pc = [await s.take(ticket) for s in sites]
         assert await pa.inc() == 1
@@ -218,7 +218,7 @@ def test_cached_crash_at_a_random_moment_loses_no_increment(seed: int) -> None:
 
 def test_cached_unmarshallable_state_fails_the_object_with_the_reason() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        home, a = sites
+        home, _a = sites
         counter = MovingCounter()
         ticket = home.offer(counter)
         ph, pa = [await s.take(ticket) for s in sites]
@@ -278,7 +278,7 @@ def test_replicated_reads_are_free_writes_invalidate_and_histories_linearize(see
 @pytest.mark.parametrize("seed", range(10))
 def test_replicated_crashed_reader_does_not_block_writes(seed: int) -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        home, a, b = sites
+        home, _a, _b = sites
         ticket = home.offer(SharedCounter())
         ph, pa, pb = [await s.take(ticket) for s in sites]
         assert await pa.get() == 0 and await pb.get() == 0  # both are readers

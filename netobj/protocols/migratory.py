@@ -168,15 +168,17 @@ class MigratoryProxy(Generic[T]):
     says that the latest request ``req`` is outstanding. Both can hold at once when a token
     came back (its PUT could not be delivered) after this proxy had asked again."""
 
-    __slots__ = ("busy", "dead", "failure", "free", "held", "req", "requested", "shipped",
-                 "successor", "waiting")
+    __slots__ = ("busy", "dead", "failure", "free", "held", "next_successor", "req",
+                 "requested", "shipped", "successor", "waiting")
 
     def __init__(self, holding: bool = False) -> None:
         self.req = 0  # id of the latest request (0: the home's initial holding)
         self.held = 0 if holding else -1
         self.requested = False
         self.shipped = -1  # the request id whose token was last shipped
-        self.successor: tuple[str, int] | None = None
+        self.successor: tuple[str, int] | None = None  # after the visit we hold (``held``)
+        # after the visit we asked for, while still holding an older one (a returned token)
+        self.next_successor: tuple[str, int] | None = None
         self.waiting: deque[T] = deque()
         self.busy = 0
         self.failure = ""
@@ -253,7 +255,12 @@ class MigratoryProxy(Generic[T]):
             # Stale: we already shipped for that request. Tell the manager (its inquiry may
             # have assumed otherwise).
             return [SendStatus(req, PASSED if self.shipped >= req else NONE, held=self.held)]
-        self.successor = (succ, succ_req) if succ and succ not in self.dead else None
+        named = (succ, succ_req) if succ and succ not in self.dead else None
+        if req != self.held:  # for the visit we asked for, not the one we hold
+            if self.held >= 0:
+                self.next_successor = named
+                return []
+        self.successor = named
         out = self._maybe_ship()
         self._update()
         return out
@@ -315,6 +322,8 @@ class MigratoryProxy(Generic[T]):
 
     def _arrived(self, req: int) -> list[ProxyAction[T]]:
         self.held = req
+        if req == self.req and self.next_successor is not None:
+            self.successor, self.next_successor = self.next_successor, None
         out: list[ProxyAction[T]] = [Install()]
         if self.waiting:
             ops = list(self.waiting)
@@ -364,12 +373,15 @@ class MigratoryProxy(Generic[T]):
 class MigratoryManager:
     """The home's side of a cached object: the chain of requesters, and the fault inquiry."""
 
-    __slots__ = ("chain", "dead", "home", "lost", "pending", "repairs", "statuses")
+    __slots__ = ("chain", "dead", "home", "lost", "passed_from", "pending", "repairs",
+                 "statuses")
 
     def __init__(self, home: str) -> None:
         self.home = home
         # entries (site, req): the token passes along them, left to right
         self.chain: deque[tuple[str, int]] = deque([(home, 0)])
+        # the trimmed entry that passes (or passed) the token to chain[0]
+        self.passed_from: tuple[str, int] | None = None
         self.lost = ""
         self.dead: set[str] = set()
         self.pending: set[str] = set()  # sites whose STATUS the inquiry still waits for
@@ -393,7 +405,7 @@ class MigratoryManager:
                 last_own = i
         if last_own >= 0 and last_own < len(chain) - 1:
             for _ in range(last_own + 1):
-                chain.popleft()
+                self.passed_from = chain.popleft()
         elif last_own == len(chain) - 1:
             raise ProtocolViolation(f"GET {req} from {site}, which is last in the chain")
         prev_site, prev_req = chain[-1]
@@ -460,7 +472,10 @@ class MigratoryManager:
             passed = [i for i, c in enumerate(classes) if c == PASSED]
             p = passed[-1] if passed else -1
             nxt = p + 1
-            if nxt >= len(chain) or classes[nxt] == "dead":
+            sender = chain[p][0] if p >= 0 else (
+                self.passed_from[0] if self.passed_from is not None else self.home)
+            if nxt >= len(chain) or classes[nxt] == "dead" or sender in self.dead:
+                # the token was at a dead site, or on its way from or to one
                 return self._declare_lost(
                     f"the site holding the object's state failed ({', '.join(dead_sites)})")
             token = nxt  # in flight to a live waiting proxy (or there already)
@@ -485,6 +500,8 @@ class MigratoryManager:
                 out.append(SendForward(pred_site, pred_req, "", 0))
             self.repairs[(pred_site, pred_req)] = skipped
             i = j
+        if token > 0:
+            self.passed_from = chain[token - 1]
         self.chain = kept
         self.statuses = {}
         return out

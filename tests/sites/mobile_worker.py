@@ -97,7 +97,7 @@ if __name__ == "__main__":
     elif sys.argv[-1] == "--no-class":
         sys.argv.pop()
     else:
-        from tests.sites import objects  # noqa: F401 - the decorated classes
+        from tests.sites import objects
     command, *rest = sys.argv[1:]
     if command == "count":
         asyncio.run(count(rest[0], int(rest[1]), rest[2]))
