@@ -117,6 +117,24 @@ def set_state(obj: object, state: object) -> None:
     d.update(state)
 
 
+def fresh(cls: type, state: object) -> object:
+    """A new instance of ``cls`` holding ``state``.
+
+    Attributes are set one by one on a new instance rather than through ``__dict__``: on
+    CPython an instance whose ``__dict__`` was never asked for keeps the fast attribute
+    layout, which is what local calls on a cached object run on."""
+    obj: Any = object.__new__(cls)
+    if _custom(cls, "__setstate__"):
+        obj.__setstate__(state)
+        return obj
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise errors.ProtocolError(f"state of {qualified_name(cls)} must be a dict of names")
+    setattr_ = object.__setattr__
+    for name, value in state.items():
+        setattr_(obj, name, value)
+    return obj
+
+
 def clear_state(obj: object) -> None:
     """The state left this site: forget it (so that stale direct use fails loudly)."""
     if not _custom(type(obj), "__setstate__"):

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netobj.mobile")
 _get_ident = threading.get_ident
-_new = object.__new__
 
 #: An operation: (function of the class, args, kwargs, result Var).
 Op = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Var[Any]]
@@ -63,6 +62,7 @@ class MobileHost(Protocol):
     async def _run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any: ...
     def _send_outcomes(self, link: Link, outcomes: list[Outcome]) -> None: ...
     def _address_of(self, site_id: str) -> str: ...
+    def _mobile_instance(self, entity: Any, old: object, new: object) -> None: ...
     def _remember_address(self, site_id: str, address: str) -> None: ...
     def _invoke(self, ref: codec.Ref, method: str, args: tuple[Any, ...],
                 kwargs: dict[str, Any], oneway: bool) -> Var[Any]: ...
@@ -128,8 +128,10 @@ class Entity:
         self.ref = ref
         self.cls = cls
         self.obj = obj
-        self.free = False
-        self.loop_thread = host._loop_thread
+        # The thread on which a call may run inline now (the site's loop thread), else 0:
+        # proxies test ``free == get_ident()``, one comparison for both conditions.
+        self.free = 0
+        self.loop_thread = host._loop_thread or 0
         self.methods = {name: fn for name, fn in _methods(cls).items()}
         self._proxy: Any = None
         self._proxy_ref: Any = None
@@ -180,6 +182,14 @@ class Entity:
         msg = pb.Mobile(home=self.ref.site_id, key=self.ref.key, op=op, **fields)
         return self.host._mobile_send(to, self.host._address_of(to), msg)
 
+    def _set_free(self, free: bool) -> None:
+        self.free = self.loop_thread if free else 0
+
+    def _install(self, state: object) -> None:
+        """A new local instance holding ``state`` (see classes.fresh)."""
+        old, self.obj = self.obj, classes.fresh(self.cls, state)
+        self.host._mobile_instance(self, old, self.obj)
+
     def _encode_state(self) -> bytes:
         return self.host._encode(classes.get_state(self.obj),
                                  f"state of {classes.qualified_name(self.cls)}")
@@ -193,7 +203,7 @@ class CachedEntity(Entity):
         super().__init__(host, ref, cls, obj)
         self.machine: mig.MigratoryProxy[Op] = mig.MigratoryProxy(holding=home)
         self.manager = mig.MigratoryManager(host.id) if home else None
-        self.free = self.machine.free
+        self._set_free(self.machine.free)
         self._incoming: object = None
         self.moves_in = 0  # tokens received here (statistics)
 
@@ -207,7 +217,7 @@ class CachedEntity(Entity):
             if isinstance(action, mig.Run):
                 self._spawn_run(action.ops)
             elif isinstance(action, mig.Install):
-                classes.set_state(self.obj, self._incoming)
+                self._install(self._incoming)
                 self._incoming = None
                 self.moves_in += 1
             elif isinstance(action, mig.SendGet):
@@ -229,7 +239,7 @@ class CachedEntity(Entity):
             elif isinstance(action, mig.Fail):
                 _fail_ops(action.ops, errors.PermFailure(
                     f"cached object {classes.qualified_name(self.cls)} failed: {action.reason}"))
-        self.free = self.machine.free
+        self._set_free(self.machine.free)
 
     def _ship(self, action: mig.SendPut) -> None:
         if action.failure:
@@ -341,7 +351,7 @@ class ReplicaHomeEntity(Entity):
         super().__init__(host, ref, cls, obj)
         # tokens: ("local", Op) for calls made here; ("remote", (link, calls, is_async))
         self.machine: rep.ReplicaHome[tuple[str, Any]] = rep.ReplicaHome()
-        self.free = True
+        self._set_free(True)
 
     def _call(self, name: str, op: Op) -> None:
         if classes.is_read(self.cls, name):
@@ -370,7 +380,7 @@ class ReplicaHomeEntity(Entity):
                 self.host._spawn(run_ops(self.host, self.obj, ops))
         if replies is not None:
             replies()
-        self.free = self.machine.free
+        self._set_free(self.machine.free)
 
     def _commit(self, sites: list[str], version: int) -> None:
         try:
@@ -468,7 +478,7 @@ class ReplicaEntity(Entity):
             if isinstance(action, rep.Run):
                 self._spawn_run(action.ops)
             elif isinstance(action, rep.Install):
-                classes.set_state(self.obj, self._incoming)
+                self._install(self._incoming)
                 self._incoming = None
                 self.commits += 1
             elif isinstance(action, rep.SendSubscribe):
@@ -479,7 +489,7 @@ class ReplicaEntity(Entity):
                 _fail_ops(action.ops, errors.PermFailure(
                     f"replicated object {classes.qualified_name(self.cls)} failed: "
                     f"{action.reason}"))
-        self.free = self.machine.free
+        self._set_free(self.machine.free)
 
     def _spawn_run(self, ops: list[Op]) -> None:
         async def run() -> None:
@@ -566,6 +576,14 @@ def proxy_class(cls: type, protocol: str) -> type[MobileProxy]:
     return pc
 
 
+class _Ready(Var[Any]):
+    """A Var made already bound by a local call: no ``__init__`` to run (the stub sets every
+    slot), which makes the inline path of a cached object's proxy cheaper."""
+
+    __slots__ = ()
+    __init__ = object.__init__
+
+
 def _failed(exc: BaseException) -> Var[Any]:
     v: Var[Any] = Var()
     v._reject(exc)
@@ -575,12 +593,12 @@ def _failed(exc: BaseException) -> Var[Any]:
 _STUB = '''
 def {name}(self{params}):
     _nb_e = self._netobj_m
-    if _nb_e.free and _nb_ident() == _nb_e.loop_thread:
+    if _nb_e.free == _nb_ident():
         try:
             _nb_value = _nb_fn(_nb_e.obj{call})
         except Exception as _nb_exc:
             return _nb_failed(_nb_exc)
-        _nb_v = _nb_new(_nb_Var)
+        _nb_v = _nb_Ready()
         _nb_v._state = _nb_BOUND
         _nb_v._value = _nb_value
         _nb_v._waiters = None
@@ -599,7 +617,7 @@ def _stub(name: str, fn: Callable[..., Any], inline: bool) -> Callable[..., Any]
     """A proxy method with ``fn``'s signature (so that a call costs no argument packing)."""
     params, call, pos, kw, defaults = _signature_parts(fn)
     ns: dict[str, Any] = {"_nb_fn": fn, "_nb_ident": _get_ident, "_nb_failed": _failed,
-                          "_nb_new": _new, "_nb_Var": Var, "_nb_BOUND": _BOUND, **defaults}
+                          "_nb_Ready": _Ready, "_nb_BOUND": _BOUND, **defaults}
     source = (_STUB if inline else _STUB_REMOTE).format(name=name, params=params, call=call,
                                                         pos=pos, kw=kw)
     # The template is ours; only the method's own parameter names are filled in.

@@ -516,6 +516,12 @@ class Site(ProxyHost):
         return self._send_var(
             link, kind, lambda seq: pb.Envelope(seq=seq, mobile=msg).SerializeToString())
 
+    def _mobile_instance(self, entity: Entity, old: object, new: object) -> None:
+        """``entity`` now keeps its state in ``new`` (a fresh instance per arrival)."""
+        if self._mobile_by_obj.get(id(old)) is entity:
+            del self._mobile_by_obj[id(old)]
+        self._mobile_by_obj[id(new)] = entity
+
     def _address_of(self, site_id: str) -> str:
         link = self._links.get(site_id)
         if link is not None:
