@@ -95,3 +95,35 @@ def test_offer_from_many_threads_gives_distinct_tickets() -> None:
         assert [site.take(t).wait(5) for t in tickets] == list(range(200))
     finally:
         site.close()
+
+
+def test_cached_and_replicated_objects_from_plain_threads() -> None:
+    """Calls from threads that are not the site's loop thread go through the loop (they never
+    run inline), and still see one object: a counter hit from 8 threads on two sites."""
+    from tests.sites.objects import MovingCounter, SharedCounter
+
+    home = netobj.Site.background()
+    other = netobj.Site.background()
+    try:
+        moving_t = home.offer(MovingCounter())
+        shared_t = home.offer(SharedCounter())
+        proxies = [s.take(moving_t).wait(10) for s in (home, other)]
+        replicas = [s.take(shared_t).wait(10) for s in (home, other)]
+
+        def worker(k: int) -> list[int]:
+            p, r = proxies[k % 2], replicas[k % 2]
+            out = []
+            for _ in range(50):
+                out.append(p.inc().wait(30))
+                r.inc().wait(30)
+                assert r.get().wait(30) >= 1
+            return out
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = [v for chunk in pool.map(worker, range(8)) for v in chunk]
+        assert sorted(results) == list(range(1, 401))
+        assert proxies[1].get().wait(10) == 400
+        assert replicas[0].get().wait(10) == replicas[1].get().wait(10) == 400
+    finally:
+        other.close()
+        home.close()
