@@ -4,4 +4,6 @@ Run ``python -m benchmarks`` (full) or ``python -m benchmarks --quick`` (a few s
 Each system lives in its own module (``bench_netobj``, ``bench_pyro``, ``bench_rpyc``,
 ``bench_grpc``) with the same small interface, see :mod:`benchmarks._common`. Each
 module is also the server program: ``python -m benchmarks.bench_pyro serve``.
+``bench_protocols`` (netobj only) compares netobj's four object protocols on one class
+(``protocol_objects``) and times local calls on a cached object against plain calls.
 """

@@ -10,7 +10,10 @@ Best, not median, because noise on a shared machine only ever slows a round down
 Workloads: sequential add, pipelined add, 64 KiB echo (one table); one-way messages (netobj
 Port sends vs Pyro5 @oneway, RPyC async_ and a grpc.aio client stream; a second table); and,
 for netobj only, bind-to-seen latency of a dataflow variable held by 8 sites against one
-stationary round trip (a third table; see ``benchmarks.bench_dataflow``).
+stationary round trip (a third table; see ``benchmarks.bench_dataflow``); and, netobj only,
+the four object protocols (stationary, active, cached, replicated) on one Coder across two
+processes, and local calls on a cached object against a plain method call (two more
+tables; see ``benchmarks.bench_protocols``; ``--systems protocols`` runs only those).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from benchmarks import (
     bench_grpc,
     bench_netobj,
     bench_netobj_tcp,
+    bench_protocols,
     bench_pyro,
     bench_rpyc,
 )
@@ -58,6 +62,12 @@ ONEWAY_HOW = {
     bench_rpyc.NAME: "rpyc.async_ call, result ignored",
     bench_grpc.NAME: "client-streaming call, one write per message",
 }
+#: The protocol tables (benchmarks.bench_protocols): workload names, keyed in ``samples``
+#: as (workload, protocol) and (LOCAL, object + " | " + loop body).
+PROTOCOLS_OPTION = "protocols"
+FIRST_CALL = "first peek(), fresh object"
+PROTO_WORKLOADS = {method: f"sequential {method}()" for method in bench_protocols.METHODS}
+LOCAL = "local call"
 TIMES = "\u00d7"  # the multiplication sign, spelt so for ruff's RUF001
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -71,6 +81,9 @@ class Sizes:
     warmup: int
     messages: int
     binds: int
+    protocol_calls: int  # sequential get() and peek() calls per protocol per round
+    local_calls: int  # calls per timed local run
+    local_runs: int  # timed local runs per variant per round
 
     def calls(self, workload: str) -> int:
         return {"sequential": self.sequential, "pipelined": self.pipelined}.get(workload, self.echo)
@@ -84,9 +97,21 @@ FULL = Sizes(
     warmup=500,
     messages=50_000,
     binds=200,
+    protocol_calls=3_000,
+    local_calls=200_000,
+    local_runs=5,
 )
 QUICK = Sizes(
-    sequential=2_000, pipelined=2_000, echo=200, rounds=1, warmup=100, messages=5_000, binds=30
+    sequential=2_000,
+    pipelined=2_000,
+    echo=200,
+    rounds=1,
+    warmup=100,
+    messages=5_000,
+    binds=30,
+    protocol_calls=300,
+    local_calls=20_000,
+    local_runs=2,
 )
 
 
@@ -247,11 +272,61 @@ def run_latency(
     return out
 
 
+def local_key(variant: tuple[str, str]) -> str:
+    return " | ".join(variant)
+
+
+def run_protocols(
+    client: bench_protocols.ProtocolClient,
+    server: ServerProcess,
+    local: bench_protocols.LocalBench,
+    sizes: Sizes,
+    label: str,
+) -> list[tuple[tuple[str, str], Sample]]:
+    """One round of the protocol tables: a fresh Coder per protocol on the server, its first
+    peek(), n sequential peek() and get() calls each (workload outer, protocol inner), then
+    ``local_runs`` runs of every local variant, interleaved."""
+    out: list[tuple[tuple[str, str], Sample]] = []
+    client.fresh()
+    for protocol in bench_protocols.PROTOCOLS:
+        out.append(((FIRST_CALL, protocol), Sample(1, client.first(protocol))))
+    for method in bench_protocols.METHODS:
+        n = sizes.protocol_calls
+        for protocol in bench_protocols.PROTOCOLS:
+            client_cpu0, server_cpu0 = time.process_time(), server.cpu_seconds()
+            elapsed = client.run(protocol, method, n)
+            client_cpu = time.process_time() - client_cpu0
+            server_cpu1 = server.cpu_seconds()
+            server_cpu = (
+                None if server_cpu0 is None or server_cpu1 is None else server_cpu1 - server_cpu0
+            )
+            sample = Sample(n, elapsed, (), client_cpu, server_cpu)
+            out.append(((PROTO_WORKLOADS[method], protocol), sample))
+            _log(
+                f"{label} {PROTO_WORKLOADS[method]:<16} {protocol:<10}"
+                f"{sample.elapsed_s / n * 1e6:>12,.2f} µs/call"
+            )
+    for _ in range(sizes.local_runs):
+        for variant in bench_protocols.LOCAL_VARIANTS:
+            n = sizes.local_calls
+            cpu0 = time.process_time()
+            elapsed = local.run(variant, n)
+            out.append(
+                ((LOCAL, local_key(variant)), Sample(n, elapsed, (), time.process_time() - cpu0))
+            )
+    for variant in bench_protocols.LOCAL_VARIANTS:
+        runs = [s for (w, k), s in out if w == LOCAL and k == local_key(variant)]
+        best = min(s.elapsed_s / s.calls for s in runs)
+        _log(f"{label} {LOCAL} {local_key(variant):<50}{best * 1e9:>9,.0f} ns/call (best)")
+    return out
+
+
 def run_all(
-    systems: Sequence[ModuleType], sizes: Sizes, budget_s: float
+    systems: Sequence[ModuleType], sizes: Sizes, budget_s: float, protocols: bool = True
 ) -> tuple[dict[tuple[str, str], list[Sample]], list[str], list[str]]:
     """Start every server, connect every client, run the interleaved rounds, tear down.
 
+    ``protocols``: also run the protocol tables (benchmarks.bench_protocols).
     Returns (samples, notes, problems). Rounds after the first start only if the longest
     round so far still fits in ``budget_s`` (counted from the end of the warm-up).
     """
@@ -260,6 +335,9 @@ def run_all(
     clients: dict[str, Client] = {}
     workers: list[ServerProcess] = []
     cluster: bench_dataflow.Cluster | None = None
+    proto_server: ServerProcess | None = None
+    proto_client: bench_protocols.ProtocolClient | None = None
+    local: bench_protocols.LocalBench | None = None
     samples: dict[tuple[str, str], list[Sample]] = {}
     notes: list[str] = []
     problems: list[str] = []
@@ -277,6 +355,15 @@ def run_all(
                 f"{bench_dataflow.NAME}: {len(workers)} workers up, coordinator connected "
                 f"({time.perf_counter() - t0:.1f}s)"
             )
+        if protocols:
+            t0 = time.perf_counter()
+            proto_server = bench_protocols.start_server()
+            proto_client = bench_protocols.connect(proto_server)
+            local = bench_protocols.LocalBench()
+            _log(
+                f"{bench_protocols.NAME}: server up, client connected, local sites up "
+                f"({time.perf_counter() - t0:.1f}s)"
+            )
         pyro = clients.get(bench_pyro.NAME)
         for system in systems:  # warm-up, not measured
             client = clients[system.NAME]
@@ -287,6 +374,15 @@ def run_all(
         if cluster is not None:
             cluster.rtt(sizes.warmup)
             cluster.bind_to_seen(min(sizes.binds, 20))
+        if proto_client is not None and local is not None:
+            proto_client.fresh()
+            for protocol in bench_protocols.PROTOCOLS:
+                proto_client.first(protocol)
+            for method in bench_protocols.METHODS:
+                for protocol in bench_protocols.PROTOCOLS:
+                    proto_client.run(protocol, method, min(sizes.warmup, sizes.protocol_calls))
+            for variant in bench_protocols.LOCAL_VARIANTS:
+                local.run(variant, sizes.local_calls // 4)
         _log("warm-up done")
         started = time.perf_counter()
         longest_round = 0.0
@@ -319,6 +415,10 @@ def run_all(
                         f"{_fmt(sample.percentile_us(0.50), ',.1f')} µs, p99 "
                         f"{_fmt(sample.percentile_us(0.99), ',.1f')} µs"
                     )
+            if proto_client is not None and proto_server is not None and local is not None:
+                label = f"round {rnd}/{sizes.rounds}"
+                for key, sample in run_protocols(proto_client, proto_server, local, sizes, label):
+                    samples.setdefault(key, []).append(sample)
             longest_round = max(longest_round, time.perf_counter() - round_start)
         if cluster is not None:
             failures = cluster.ack_failures()
@@ -335,6 +435,17 @@ def run_all(
                 cluster.close()
             except Exception as exc:
                 problems.append(f"{bench_dataflow.NAME}: coordinator close failed: {exc!r}")
+        for name, closer in (
+            (bench_protocols.NAME, proto_client),
+            (f"{bench_protocols.NAME} (local)", local),
+        ):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception as exc:
+                    problems.append(f"{name}: client close failed: {exc!r}")
+        if proto_server is not None:
+            servers[bench_protocols.NAME] = proto_server
         for name, server in [*servers.items(), *((f"worker {w.popen.pid}", w) for w in workers)]:
             code = server.popen.poll()
             if code is not None:
@@ -368,56 +479,61 @@ def report(
     names = [s.NAME for s in systems]
     rounds = min((len(runs) for runs in samples.values()), default=0)
     lines: list[str] = []
-    lines.append(
-        f"Counts: sequential {sizes.sequential:,}, pipelined {sizes.pipelined:,}, "
-        f"echo {sizes.echo:,} {TIMES} {ECHO_SIZE:,} B; {rounds} interleaved round(s) "
-        f"(order per workload: {', '.join(names)}); warm-up {sizes.warmup} calls per system. "
-        f"One-way messages {sizes.messages:,} per run (warm-up {sizes.warmup * 4:,}); "
-        f"bind-to-seen {sizes.binds:,} binds and {sizes.binds:,} RTT calls per run "
-        f"(warm-up {min(sizes.binds, 20)} binds, {sizes.warmup} calls)."
-    )
-    lines.append(
-        "Shown: the **best round** by calls/s (p50/p99 and CPU from that same round) and the "
-        "median of the rounds' calls/s. "
-        "MB/s = echoed payload per second (one direction, 10^6 B). "
-        "CPU µs/call = user+system CPU time of the client process (all threads) and of the "
-        "server process, divided by the calls (10 ms /proc resolution for the server). "
-        "netobj/X = netobj best calls/s ÷ X best calls/s (> 1: netobj faster)."
-    )
-    lines.append("")
-    lines.append(
-        "| workload | system | calls/s (best) | calls/s (median) | p50 µs | p99 µs | MB/s "
-        "| client CPU µs/call | server CPU µs/call | netobj/X |"
-    )
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     bests: dict[tuple[str, str], Sample] = {key: best_sample(runs) for key, runs in samples.items()}
-    for workload in WORKLOADS:
-        base = bests.get((workload, bench_netobj.NAME))
-        for name in names:
-            runs = samples.get((workload, name))
-            if not runs:
-                continue
-            best = bests[(workload, name)]
-            median = statistics.median(s.calls_per_s for s in runs)
-            mbps = best.calls_per_s * ECHO_SIZE / 1e6 if workload.startswith("echo") else None
-            ratio = base.calls_per_s / best.calls_per_s if base is not None else None
-            lines.append(
-                f"| {workload} | {name} | {_fmt(best.calls_per_s)} | {_fmt(median)} "
-                f"| {_fmt(best.percentile_us(0.50), ',.1f')} "
-                f"| {_fmt(best.percentile_us(0.99), ',.1f')} | {_fmt(mbps, ',.1f')} "
-                f"| {_fmt(best.cpu_us_per_call('client'), ',.1f')} "
-                f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} "
-                f"| {'-' if ratio is None else f'{ratio:.2f}{TIMES}'} |"
-            )
+    if names:
+        lines.append(
+            f"Counts: sequential {sizes.sequential:,}, pipelined {sizes.pipelined:,}, "
+            f"echo {sizes.echo:,} {TIMES} {ECHO_SIZE:,} B; {rounds} interleaved round(s) "
+            f"(order per workload: {', '.join(names)}); warm-up {sizes.warmup} calls per system. "
+            f"One-way messages {sizes.messages:,} per run (warm-up {sizes.warmup * 4:,}); "
+            f"bind-to-seen {sizes.binds:,} binds and {sizes.binds:,} RTT calls per run "
+            f"(warm-up {min(sizes.binds, 20)} binds, {sizes.warmup} calls)."
+        )
+        lines.append(
+            "Shown: the **best round** by calls/s (p50/p99 and CPU from that same round) and the "
+            "median of the rounds' calls/s. "
+            "MB/s = echoed payload per second (one direction, 10^6 B). "
+            "CPU µs/call = user+system CPU time of the client process (all threads) and of the "
+            "server process, divided by the calls (10 ms /proc resolution for the server). "
+            "netobj/X = netobj best calls/s ÷ X best calls/s (> 1: netobj faster)."
+        )
+        lines.append("")
+        lines.append(
+            "| workload | system | calls/s (best) | calls/s (median) | p50 µs | p99 µs | MB/s "
+            "| client CPU µs/call | server CPU µs/call | netobj/X |"
+        )
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for workload in WORKLOADS:
+            base = bests.get((workload, bench_netobj.NAME))
+            for name in names:
+                runs = samples.get((workload, name))
+                if not runs:
+                    continue
+                best = bests[(workload, name)]
+                median = statistics.median(s.calls_per_s for s in runs)
+                mbps = best.calls_per_s * ECHO_SIZE / 1e6 if workload.startswith("echo") else None
+                ratio = base.calls_per_s / best.calls_per_s if base is not None else None
+                lines.append(
+                    f"| {workload} | {name} | {_fmt(best.calls_per_s)} | {_fmt(median)} "
+                    f"| {_fmt(best.percentile_us(0.50), ',.1f')} "
+                    f"| {_fmt(best.percentile_us(0.99), ',.1f')} | {_fmt(mbps, ',.1f')} "
+                    f"| {_fmt(best.cpu_us_per_call('client'), ',.1f')} "
+                    f"| {_fmt(best.cpu_us_per_call('server'), ',.1f')} "
+                    f"| {'-' if ratio is None else f'{ratio:.2f}{TIMES}'} |"
+                )
     lines.extend(_messages_table(names, samples))
     latency_lines, latency_notes, latency_summary = _latency_table(samples)
     lines.extend(latency_lines)
+    proto_lines, proto_summary = _protocols_tables(samples, sizes)
+    lines.extend(proto_lines)
     lines.append("")
     lines.append("Notes:")
     for system in systems:
         lines.extend(f"- {note}" for note in system.notes())
     if latency_lines:
         lines.extend(f"- {note}" for note in bench_dataflow.notes())
+    if proto_lines:
+        lines.extend(f"- {note}" for note in bench_protocols.notes())
     lines.extend(f"- {note}" for note in latency_notes)
     lines.extend(f"- {note}" for note in run_notes)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
@@ -437,7 +553,103 @@ def report(
             f"{net.calls_per_s:,.0f} vs {pyro.calls_per_s:,.0f} msgs/s)"
         )
     lines.extend(latency_summary)
+    lines.extend(proto_summary)
     return "\n".join(lines) + "\n"
+
+
+def _protocols_tables(
+    samples: dict[tuple[str, str], list[Sample]], sizes: Sizes
+) -> tuple[list[str], list[str]]:
+    """(table lines, summary lines) for the protocol tables; empty if they were not run."""
+    protocols = bench_protocols.PROTOCOLS
+    if not any((FIRST_CALL, p) in samples for p in protocols):
+        return [], []
+    rounds = min(len(samples[(FIRST_CALL, p)]) for p in protocols)
+    div = chr(0xF7)
+    lines = [
+        "",
+        f"netobj object protocols: one Coder class offered as each protocol by a server "
+        f"process, called sequentially from this process (gRPC carrier); a fresh object per "
+        f"protocol per round; {sizes.protocol_calls:,} peek() then {sizes.protocol_calls:,} "
+        f"get() calls per protocol per round, {rounds} round(s), interleaved (workload outer, "
+        f"protocol inner). Best round by calls/s (its CPU), median of rounds beside it; the "
+        f"first peek() on a fresh object is one call per round. ratio = stationary µs/call "
+        f"{div} row µs/call (> 1: faster than stationary; best rounds).",
+        "",
+        "| workload | protocol | µs/call (best) | µs/call (median) | calls/s (best) "
+        "| vs stationary | client CPU µs/call | server CPU µs/call |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    summary: list[str] = []
+    for workload in (*PROTO_WORKLOADS.values(), FIRST_CALL):
+        base_runs = samples.get((workload, "stationary"))
+        base = best_sample(base_runs) if base_runs else None
+        parts: list[str] = []
+        for protocol in protocols:
+            runs = samples.get((workload, protocol))
+            if not runs:
+                continue
+            best = best_sample(runs)
+            us = best.elapsed_s / best.calls * 1e6
+            median = statistics.median(r.elapsed_s / r.calls * 1e6 for r in runs)
+            ratio = best.calls_per_s / base.calls_per_s if base is not None else None
+            one = workload == FIRST_CALL
+            lines.append(
+                f"| {workload} | {protocol} | {us:,.2f} | {median:,.2f} "
+                f"| {'-' if one else _fmt(best.calls_per_s)} "
+                f"| {'-' if ratio is None else f'{ratio:,.2f}{TIMES}'} "
+                f"| {'-' if one else _fmt(best.cpu_us_per_call('client'), ',.2f')} "
+                f"| {'-' if one else _fmt(best.cpu_us_per_call('server'), ',.1f')} |"
+            )
+            if ratio is not None and protocol != "stationary":
+                parts.append(f"{protocol} {ratio:,.2f}{TIMES}")
+        if parts:
+            summary.append(
+                f"protocols, {workload}: speed vs stationary (best rounds): {', '.join(parts)}"
+            )
+    local_rows = [
+        (variant, samples[(LOCAL, local_key(variant))])
+        for variant in bench_protocols.LOCAL_VARIANTS
+        if (LOCAL, local_key(variant)) in samples
+    ]
+    if not local_rows:
+        return lines, summary
+    runs_per = min(len(runs) for _, runs in local_rows)
+    lines += [
+        "",
+        f"Local calls, this process: a cached Coder whose state is on the calling site, "
+        f"against the same class undecorated; {sizes.local_calls:,} calls per run, "
+        f"{runs_per} runs per row ({sizes.local_runs} per round, variants interleaved). "
+        f"ns/call best and median of the runs; vs plain = plain ns/call {div} row ns/call "
+        f"(speed relative to a plain call; best {div} best, and median {div} median).",
+        "",
+        "| object | loop body | ns/call (best) | ns/call (median) | calls/s (best) "
+        "| vs plain (best) | vs plain (median) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def ns(sample: Sample) -> float:
+        return sample.elapsed_s / sample.calls * 1e9
+
+    plain_runs = samples.get((LOCAL, local_key(bench_protocols.LOCAL_VARIANTS[0])), [])
+    plain_best = min((ns(r) for r in plain_runs), default=None)
+    plain_median = statistics.median(ns(r) for r in plain_runs) if plain_runs else None
+    for (obj, how), runs in local_rows:
+        best_ns = min(ns(r) for r in runs)
+        median_ns = statistics.median(ns(r) for r in runs)
+        vs_best = None if plain_best is None else plain_best / best_ns
+        vs_median = None if plain_median is None else plain_median / median_ns
+        lines.append(
+            f"| {obj} | `{how}` | {best_ns:,.0f} | {median_ns:,.0f} | {1e9 / best_ns:,.0f} "
+            f"| {_fmt(vs_best, '.3f')} | {_fmt(vs_median, '.3f')} |"
+        )
+        if obj != bench_protocols.PLAIN and vs_best is not None and vs_median is not None:
+            summary.append(
+                f"local call, {obj}, `{how}`: {best_ns:,.0f} ns/call against {plain_best:,.0f} "
+                f"for a plain call = {vs_best:.3f} (best runs), {vs_median:.3f} (medians) "
+                f"the speed of a plain call"
+            )
+    return lines, summary
 
 
 def _messages_table(
@@ -568,7 +780,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small bounded run: 2,000 / 2,000 / 200 calls, 5,000 messages, 30 binds, 1 round",
+        help="small bounded run: 2,000 / 2,000 / 200 calls, 5,000 messages, 30 binds, "
+        "300 calls per protocol, 2 local runs of 20,000 calls, 1 round",
     )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 1)")
     parser.add_argument("--sequential", type=int, metavar="N", help="sequential add calls")
@@ -581,11 +794,24 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         "--binds", type=int, metavar="N", help="bind-to-seen binds (and RTT calls) per run"
     )
     parser.add_argument(
+        "--protocol-calls",
+        type=int,
+        metavar="N",
+        help="sequential peek() and get() calls per netobj protocol per round (default 3,000)",
+    )
+    parser.add_argument(
+        "--local-calls",
+        type=int,
+        metavar="N",
+        help="calls per timed run of the local cached-object calls (default 200,000)",
+    )
+    parser.add_argument(
         "--systems",
-        default=",".join(s.NAME for s in SYSTEMS),
+        default=",".join([*(s.NAME for s in SYSTEMS), PROTOCOLS_OPTION]),
         help="comma-separated subset of: "
         + ", ".join(s.NAME for s in SYSTEMS)
-        + " (or netobj, pyro, rpyc, grpc)",
+        + f" (or netobj, pyro, rpyc, grpc), and {PROTOCOLS_OPTION} (the netobj protocol "
+        "tables)",
     )
     parser.add_argument(
         "--out",
@@ -597,7 +823,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         "--budget",
         type=float,
         help="start another round only if it should end within this many seconds of the "
-        "warm-up's end (default 172, quick 20); the rounds done are reported",
+        "warm-up's end (default 300, quick 20); the rounds done are reported",
     )
     parser.add_argument(
         "--deadline",
@@ -614,12 +840,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         warmup=base.warmup,
         messages=args.messages or base.messages,
         binds=args.binds or base.binds,
+        protocol_calls=args.protocol_calls or base.protocol_calls,
+        local_calls=args.local_calls or base.local_calls,
+        local_runs=base.local_runs,
     )
     counts = (sizes.sequential, sizes.pipelined, sizes.echo, sizes.rounds, sizes.messages)
-    if min(*counts, sizes.binds) < 1:
+    if min(*counts, sizes.binds, sizes.protocol_calls, sizes.local_calls) < 1:
         parser.error("counts and rounds must be positive")
     if args.budget is None:
-        args.budget = 20.0 if args.quick else 172.0
+        args.budget = 20.0 if args.quick else 300.0
     if args.deadline is None:
         args.deadline = 120.0 if args.quick else 600.0
     return args, sizes
@@ -654,8 +883,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = {name.strip().lower() for name in args.systems.split(",") if name.strip()}
     aliases = {s: {s.NAME.lower(), s.__name__.rsplit("_", 1)[-1]} for s in SYSTEMS}
     systems = [s for s in SYSTEMS if aliases[s] & wanted]
-    unknown = wanted - set().union(*aliases.values())
-    if unknown or not systems:
+    protocols = PROTOCOLS_OPTION in wanted
+    unknown = wanted - set().union(*aliases.values(), {PROTOCOLS_OPTION})
+    if unknown or not (systems or protocols):
         print(f"unknown systems: {', '.join(sorted(unknown)) or '(none given)'}", file=sys.stderr)
         return 2
     head = "\n".join(["# netobj benchmarks", "", *machine_lines(), "", ""])
@@ -663,7 +893,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _install_signal_handlers(args.deadline)
     t0 = time.perf_counter()
     try:
-        samples, notes, problems = run_all(systems, sizes, args.budget)
+        samples, notes, problems = run_all(systems, sizes, args.budget, protocols)
     except Exception:  # Deadline included; KeyboardInterrupt/SystemExit propagate
         traceback.print_exc()
         print("benchmark run failed; servers were stopped", file=sys.stderr)

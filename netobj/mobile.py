@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from netobj.link import Link
 
 log = logging.getLogger("netobj.mobile")
+assert _BOUND == 1  # the proxy template below writes the constant
 _get_ident = threading.get_ident
 
 #: An operation: (function of the class, args, kwargs, result Var).
@@ -599,7 +600,7 @@ def {name}(self{params}):
         except Exception as _nb_exc:
             return _nb_failed(_nb_exc)
         _nb_v = _nb_Ready()
-        _nb_v._state = _nb_BOUND
+        _nb_v._state = 1  # _BOUND
         _nb_v._value = _nb_value
         _nb_v._waiters = None
         _nb_v._ext = None
@@ -617,7 +618,7 @@ def _stub(name: str, fn: Callable[..., Any], inline: bool) -> Callable[..., Any]
     """A proxy method with ``fn``'s signature (so that a call costs no argument packing)."""
     params, call, pos, kw, defaults = _signature_parts(fn)
     ns: dict[str, Any] = {"_nb_fn": fn, "_nb_ident": _get_ident, "_nb_failed": _failed,
-                          "_nb_Ready": _Ready, "_nb_BOUND": _BOUND, **defaults}
+                          "_nb_Ready": _Ready, **defaults}
     source = (_STUB if inline else _STUB_REMOTE).format(name=name, params=params, call=call,
                                                         pos=pos, kw=kw)
     # The template is ours; only the method's own parameter names are filled in.

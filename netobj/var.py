@@ -257,28 +257,34 @@ class Var(Generic[T]):
                 self._waiters.remove(fn)
 
     def __await__(self) -> Generator[Any, None, T]:
+        # The determined case is the common one (a local call on a cached object, a value
+        # already here): this generator has no cell variables, so awaiting costs little.
         if self._state == _UNBOUND or self._state == _LINKED:
-            _make_needed(self)
-            loop = asyncio.get_running_loop()
-            fut: asyncio.Future[None] = loop.create_future()
-            loop_thread = threading.get_ident()
-
-            def wake(_: Var[Any]) -> None:
-                if threading.get_ident() == loop_thread:
-                    if not fut.done():
-                        fut.set_result(None)
-                else:
-                    loop.call_soon_threadsafe(_set_if_pending, fut)
-
-            self.add_done_callback(wake)
-            try:
-                yield from fut.__await__()
-            finally:
-                if not self.done():  # cancelled while waiting
-                    self.remove_done_callback(wake)
+            yield from self._suspend()
         if self._state == _BOUND:
             return self._value  # type: ignore[no-any-return]
         raise self._value
+
+    def _suspend(self) -> Generator[Any, None, None]:
+        """Wait on the running loop until the Var is determined."""
+        _make_needed(self)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        loop_thread = threading.get_ident()
+
+        def wake(_: Var[Any]) -> None:
+            if threading.get_ident() == loop_thread:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                loop.call_soon_threadsafe(_set_if_pending, fut)
+
+        self.add_done_callback(wake)
+        try:
+            yield from fut.__await__()
+        finally:
+            if not self.done():  # cancelled while waiting
+                self.remove_done_callback(wake)
 
     def wait(self, timeout: float | None = None) -> T:
         """Block this thread until the Var is determined; return its value or raise.
