@@ -178,6 +178,12 @@ class Link:
     def connected(self) -> bool:
         return self._conn is not None
 
+    @property
+    def first_dial(self) -> bool:
+        """Dialling a peer never reached yet (what is queued has not been written anywhere)."""
+        return (self._conn is None and not self._ever_connected and self._is_dialer
+                and self.state is FaultState.OK)
+
     # -- sending ------------------------------------------------------------------------------
 
     def next_seq(self) -> int:

@@ -55,6 +55,7 @@ class MobileHost(Protocol):
     id: str
     _loop: asyncio.AbstractEventLoop | None
     _loop_thread: int | None
+    _closing: bool
 
     def _mobile_send(self, site_id: str, address: str, msg: pb.Mobile) -> bool: ...
     def _encode(self, value: object, root: str) -> bytes: ...
@@ -77,14 +78,16 @@ def _call_all(obj: object, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
     for fn, args, kwargs, _ in ops:
         try:
             out.append((True, fn(obj, *args, **kwargs)))
-        except Exception as exc:
+        except BaseException as exc:  # every failure goes to the caller's Var
             out.append((False, exc))
     return out
 
 
-async def run_ops(host: MobileHost, obj: object, ops: Sequence[Op]) -> None:
+async def run_ops(host: MobileHost, obj: object, ops: Sequence[Op],
+                  lane: asyncio.Lock | None = None) -> None:
     """Run ``ops`` on ``obj`` in order: consecutive ``def`` methods as one batch off the
-    loop, ``async def`` ones awaited here; settle each op's Var."""
+    loop (one batch at a time per ``lane``), ``async def`` ones awaited here; settle each
+    op's Var."""
     i, n = 0, len(ops)
     while i < n:
         fn, args, kwargs, var = ops[i]
@@ -104,7 +107,12 @@ async def run_ops(host: MobileHost, obj: object, ops: Sequence[Op]) -> None:
         while j < n and not inspect.iscoroutinefunction(ops[j][0]):
             j += 1
         batch = ops[i:j]
-        outcomes: list[tuple[bool, Any]] = await host._run_blocking(_call_all, obj, batch)
+        outcomes: list[tuple[bool, Any]]
+        if lane is None:
+            outcomes = await host._run_blocking(_call_all, obj, batch)
+        else:
+            async with lane:
+                outcomes = await host._run_blocking(_call_all, obj, batch)
         for (ok, value), op in zip(outcomes, batch, strict=True):
             if ok:
                 op[3]._resolve(value)
@@ -136,6 +144,15 @@ class Entity:
         self.methods = {name: fn for name, fn in _methods(cls).items()}
         self._proxy: Any = None
         self._proxy_ref: Any = None
+        self._lane: asyncio.Lock | None = None  # def methods: one batch at a time
+
+    def lane(self) -> asyncio.Lock:
+        if self._lane is None:
+            self._lane = asyncio.Lock()
+        return self._lane
+
+    def close(self) -> None:
+        """The site closed: operations still waiting here fail."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {classes.qualified_name(self.cls)} {self.ref.key[:6]}>"
@@ -207,6 +224,7 @@ class CachedEntity(Entity):
         self._set_free(self.machine.free)
         self._incoming: object = None
         self.moves_in = 0  # tokens received here (statistics)
+        self._relayed: set[tuple[str, int]] = set()  # PUTs the home sent for closing sites
 
     def _call(self, name: str, op: Op) -> None:
         self._do(self.machine.on_access(op))
@@ -258,11 +276,53 @@ class CachedEntity(Entity):
     def _spawn_run(self, ops: list[Op]) -> None:
         async def run() -> None:
             try:
-                await run_ops(self.host, self.obj, ops)
+                await run_ops(self.host, self.obj, ops, self.lane())
             finally:
                 self._do(self.machine.on_done(len(ops)))
+                if self.host._closing and self.manager is None:
+                    self.hand_back()
 
         self.host._spawn(run())
+
+    def hand_back(self) -> None:
+        """This site is closing: give the state back to the home if it is here and idle
+        (else it goes on to its successor as usual, or is lost with the site)."""
+        if self.manager is not None:
+            return
+        req = self.machine.on_hand_back()
+        if req < 0:
+            return
+        self._set_free(self.machine.free)
+        try:
+            data = self._encode_state()
+        except errors.MarshalError as exc:
+            log.error("cannot hand the state of %s back to its home: %s", self, exc)
+            return
+        classes.clear_state(self.obj)
+        self._send(self.ref.site_id, OP.RETURN, req=req, state=data)
+
+    def close(self) -> None:
+        _fail_ops(list(self.machine.waiting),
+                  errors.SiteClosedError("the local site was closed"))
+        self.machine.waiting.clear()
+
+    def _on_return(self, site: str, req: int, state: bytes) -> None:
+        """(Home.) A closing site handed back the state it held for ``req``."""
+        assert self.manager is not None
+        if self.manager.lost:  # too late: it failed meanwhile
+            self._send(site, OP.LOST, status=self.manager.lost)
+            return
+        nxt = self.manager.on_return(site, req)
+        if nxt is None:
+            self._incoming = self.host._decode(state)
+            self._do(self.machine.on_adopt())
+            self.manager.adopted(self.machine.req)
+        elif nxt[0] == self.host.id:
+            self._incoming = self.host._decode(state)
+            self._do(self.machine.on_put(nxt[1]))
+        else:  # passed on by the home; taken back if it cannot be delivered (on_undelivered)
+            self._relayed.add(nxt)
+            self._send(nxt[0], OP.PUT, req=nxt[1], state=state)
 
     # manager side (home only) -------------------------------------------------------------
 
@@ -302,6 +362,8 @@ class CachedEntity(Entity):
                     except errors.NetobjError as exc:
                         failure = f"the object's state could not be decoded here: {exc}"
                 self._do(self.machine.on_put(msg.req, failure))
+                if self.host._closing:
+                    self.hand_back()
             elif op == OP.FORWARD:
                 self.host._remember_address(msg.site_id, msg.address)
                 self._do(self.machine.on_forward(msg.req, msg.site_id, msg.req2))
@@ -311,6 +373,8 @@ class CachedEntity(Entity):
                 self._do(self.machine.on_lost(msg.status or "lost"))
             elif self.manager is not None and op == OP.GET:
                 self._manage(self.manager.on_get(link.peer_id, msg.req))
+            elif self.manager is not None and op == OP.RETURN:
+                self._on_return(link.peer_id, msg.req, msg.state)
             elif self.manager is not None and op == OP.STATUS:
                 self._manage(self.manager.on_status(link.peer_id, msg.req, msg.status,
                                                     int(msg.req2) - 1, msg.site_id))
@@ -323,6 +387,12 @@ class CachedEntity(Entity):
     def on_undelivered(self, site_id: str, msg: pb.Mobile) -> None:
         """A message of ours to ``site_id`` (now failed) was never written anywhere."""
         if msg.op != OP.PUT or msg.failed:
+            return
+        if self.manager is not None and (site_id, msg.req) in self._relayed:
+            # state the home passed on for a closing site: place it again, past the dead one
+            self._relayed.discard((site_id, msg.req))
+            if not self.manager.lost:
+                self._on_return(site_id, msg.req, msg.state)  # marks the site dead too
             return
         try:
             state = self.host._decode(msg.state)
@@ -500,6 +570,11 @@ class ReplicaEntity(Entity):
                 self._do(self.machine.on_done(len(ops)))
 
         self.host._spawn(run())
+
+    def close(self) -> None:
+        _fail_ops(list(self.machine.waiting),
+                  errors.SiteClosedError("the local site was closed"))
+        self.machine.waiting.clear()
 
     def on_message(self, link: Link, msg: pb.Mobile) -> None:
         try:

@@ -219,6 +219,7 @@ class Site(ProxyHost):
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
         self._started = False
+        self._closing = False  # aclose has begun: cached state held here goes home
         self._closed = False
         self._is_async_cache: dict[tuple[type, str], bool] = {}
         self.messages_sent: Counter[str] = Counter()
@@ -252,12 +253,18 @@ class Site(ProxyHost):
         if self._closed or not self._started:
             self._closed = True
             return
-        # Deliver what is already on its way (calls queued, replies, port messages) before
-        # saying goodbye: a clean close loses nothing that was sent.
+        # Cached objects whose state is here go back to their homes (or on to the site
+        # that asked next); then deliver what is already on its way (calls queued, replies,
+        # port messages) before saying goodbye: a clean close loses nothing that was sent.
+        self._closing = True
+        for entity in list(self._mobiles.values()):
+            if isinstance(entity, CachedEntity):
+                entity.hand_back()
         for link in list(self._links.values()):
             self._flush_before(link)
         await asyncio.gather(*(link.drain(self._link_config.close_drain_s)
-                               for link in self._links.values() if link.connected))
+                               for link in self._links.values()
+                               if link.connected or link.first_dial))
         self._closed = True
         closing = errors.SiteClosedError("the local site was closed")
         for box in self._outbox.values():
@@ -265,6 +272,8 @@ class Site(ProxyHost):
                 out[0]._reject(errors.SiteClosedError("the local site was closed"))
         self._outbox.clear()
         self._forming.clear()
+        for entity in self._mobiles.values():
+            entity.close()
         for caller in self._callers.values():
             for c in caller.on_perm_fail(str(closing)):
                 c.token._reject(errors.SiteClosedError("the local site was closed"))

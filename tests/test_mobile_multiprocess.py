@@ -92,6 +92,13 @@ async def test_three_processes_increment_1000_times_each(name: str) -> None:
             assert final == len(incs) and len(history) == 3 * n
         assert not stale_observations(history), "a process read the past"
         assert check(history, counter_model, 0), "the history is not linearizable"
+        # the workers close cleanly: state they hold goes home, nothing is lost
+        await finish(procs)
+        assert [p.returncode for p in procs] == [0, 0, 0]
+        async with netobj.Site(link_config=CONFIG) as site:
+            p = await asyncio.wait_for(site.take(ticket), 30)
+            assert await asyncio.wait_for(p.inc(), 60) == len(incs) + 1
+            assert netobj.fault_state(p) == "ok"
     finally:
         await finish(procs)
         await home.close()

@@ -305,3 +305,28 @@ def test_replicated_home_crash_fails_every_replica() -> None:
         assert isinstance(_entity(a, pa), ReplicaEntity)
 
     simulate(5, 2, scenario)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_cached_state_goes_home_when_its_holder_closes(seed: int) -> None:
+    """A clean close hands the state back (RETURN) or on to the next requester: it is not
+    lost, and the home does not declare the object failed."""
+
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        home, a, _b = sites
+        ticket = home.offer(MovingCounter())
+        ph, pa, pb = [await s.take(ticket) for s in sites]
+        for _ in range(rng.randint(1, 5)):
+            await pa.inc()
+        n = await pa.get()
+        waiting = pb.inc() if rng.random() < 0.5 else None
+        await asyncio.sleep(rng.uniform(0, 0.05))
+        await a.aclose()
+        if waiting is not None:
+            n = await asyncio.wait_for(waiting, 60)
+        assert await asyncio.wait_for(ph.inc(), 60) == n + 1
+        assert await asyncio.wait_for(pb.inc(), 60) == n + 2
+        assert netobj.fault_state(ph) == "ok" and netobj.fault_state(pb) == "ok"
+        assert home.messages_sent["mobile.lost"] == 0
+
+    simulate(seed, 3, scenario)

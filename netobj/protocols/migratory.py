@@ -239,6 +239,8 @@ class MigratoryProxy(Generic[T]):
             return []
         held = self.shipped
         self.shipped = -1
+        if self.requested:  # a successor named so far is for the visit we asked for
+            self.next_successor, self.successor = self.successor, None
         out = self._arrived(held)
         out.append(SendStatus(held, SUCC_FAILED, site))
         return out
@@ -261,7 +263,7 @@ class MigratoryProxy(Generic[T]):
                 self.next_successor = named
                 return []
         self.successor = named
-        out = self._maybe_ship()
+        out = self._maybe_ship() if named is not None else self._resume()
         self._update()
         return out
 
@@ -283,8 +285,31 @@ class MigratoryProxy(Generic[T]):
             self.successor = None
             out.append(SendStatus(self.held if self.held >= 0 else self.req, SUCC_FAILED,
                                   site))
+            out.extend(self._resume())
+        if self.next_successor is not None and self.next_successor[0] == site:
+            self.next_successor = None
         self._update()
         return out
+
+    def on_hand_back(self) -> int:
+        """This site is closing: give the token (held, idle, no successor) back to the home.
+        Returns the request id it was held for (the glue sends RETURN with the state), or -1
+        when there is nothing to hand back now."""
+        if (self.failure or self.held < 0 or self.busy or self.successor is not None
+                or self.requested or self.waiting):
+            return -1
+        held = self.held
+        self.shipped = held
+        self.held = -1
+        self._update()
+        return held
+
+    def on_adopt(self) -> list[ProxyAction[T]]:
+        """(Home only.) A closing site handed the token back and nobody is waiting for it: hold
+        it here, as if for a new request of ours."""
+        self.req += 1
+        self.requested = False
+        return self._arrived(self.req)
 
     def on_inquire(self) -> list[ProxyAction[T]]:
         return [self._status()]
@@ -333,6 +358,15 @@ class MigratoryProxy(Generic[T]):
         out.extend(self._maybe_ship())
         self._update()
         return out
+
+    def _resume(self) -> list[ProxyAction[T]]:
+        """The token is here with no successor any more: what waited for it runs now."""
+        if self.held < 0 or self.successor is not None or not self.waiting:
+            return []
+        ops = list(self.waiting)
+        self.waiting.clear()
+        self.busy += len(ops)
+        return [Run(ops)]
 
     def _request(self) -> SendGet:
         self.req += 1
@@ -412,6 +446,30 @@ class MigratoryManager:
         chain.append((site, req))
         return [SendForward(prev_site, prev_req, site, req)]
 
+    def on_return(self, site: str, req: int) -> tuple[str, int] | None:
+        """A closing site handed back the token it held for ``req``. Returns the entry that
+        gets it next (its request), or None when the home should keep it (then call
+        :meth:`adopted` with the home proxy's request id)."""
+        if self.lost:
+            raise ProtocolViolation(f"RETURN for ({site}, {req}) of a lost object")
+        chain = list(self.chain)
+        if (site, req) not in chain:
+            # Its entry was trimmed: it held the token, so it comes before every entry.
+            self.chain.appendleft((site, req))
+            chain.insert(0, (site, req))
+        i = chain.index((site, req))
+        for _ in range(i + 1):
+            self.repairs.pop(self.chain.popleft(), None)  # it handed back: it sent nothing
+        self.passed_from = (self.home, -1)  # the state now travels from the home
+        self.dead.add(site)  # it closed: never forward to it again
+        while self.chain and self.chain[0][0] in self.dead:
+            self.chain.popleft()  # (cannot happen: a closing site does not request)
+        return self.chain[0] if self.chain else None
+
+    def adopted(self, req: int) -> None:
+        self.chain = deque([(self.home, req)])
+        self.passed_from = None
+
     def on_site_failed(self, site: str) -> list[ManagerAction]:
         """A site failed permanently: start (or restart) an inquiry if it is in the chain."""
         if self.lost or site in self.dead:
@@ -424,6 +482,8 @@ class MigratoryManager:
         ask = {s for s, _ in self.chain if s not in self.dead}
         self.pending = set(ask)
         self.statuses = {}
+        if not ask:  # nobody left to ask: decide on what we know
+            return self._decide()
         return [SendInquire(s) for s in sorted(ask)]
 
     def on_status(self, site: str, req: int, status: str, held: int = -1,

@@ -176,6 +176,7 @@ class Mobile(_message.Message):
         INVALIDATE: _ClassVar[Mobile.Op]
         INVALID: _ClassVar[Mobile.Op]
         COMMIT: _ClassVar[Mobile.Op]
+        RETURN: _ClassVar[Mobile.Op]
     OP_UNSPECIFIED: Mobile.Op
     GET: Mobile.Op
     FORWARD: Mobile.Op
@@ -187,6 +188,7 @@ class Mobile(_message.Message):
     INVALIDATE: Mobile.Op
     INVALID: Mobile.Op
     COMMIT: Mobile.Op
+    RETURN: Mobile.Op
     HOME_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
