@@ -53,6 +53,16 @@ Faults
   failed keeps the token (:meth:`MigratoryProxy.on_site_failed`) until the manager's inquiry
   names a new successor; if it had already shipped, the inquiry finds ``passed`` followed by
   a dead site and declares the object lost.
+* **A PUT that never left** (queued for a site whose link failed before the PUT was written to
+  any connection): the token comes back to its sender (:meth:`MigratoryProxy.on_put_undelivered`),
+  which tells the manager (``SUCC_FAILED``); the inquiry then finds it ``holding``. A STATUS
+  carries the request id whose token a proxy holds, so a token that came back for an entry
+  the chain had already trimmed is still found. The manager also remembers which entry passes
+  the token to the chain's head (``passed_from``): a token on its way from a dead site is lost.
+* **A clean close** (:meth:`MigratoryProxy.on_hand_back`): a closing site that holds the token,
+  idle and with no successor named, sends it home (``RETURN``); the manager passes it to the
+  entry after that site's, or the home keeps it. A token that reaches a closing site later is
+  handed back the same way. So closing a site loses no cached state.
 * **A state that cannot travel** (not marshallable): the holder fails permanently with that
   error and passes the failure along the chain in place of the state (a ``failed`` PUT); each
   proxy that gets it fails its waiting operations and passes it on.
