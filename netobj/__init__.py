@@ -13,7 +13,19 @@ Layout (each layer imports only the ones below it; see DESIGN.md section 7):
 * this package           the public API, re-exported here; ``netobj.testing`` for tests
 """
 
-from netobj.api import active, cached, fault_state, protocol_of, reads, replicated, stationary
+from netobj.api import (
+    FaultStream,
+    active,
+    cached,
+    fail_fast,
+    fault_state,
+    fault_stream,
+    on_fault,
+    protocol_of,
+    reads,
+    replicated,
+    stationary,
+)
 from netobj.errors import (
     DeadlockError,
     EntityFailure,
@@ -41,6 +53,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DeadlockError",
     "EntityFailure",
+    "FaultStream",
     "MarshalError",
     "NetobjError",
     "PermFailure",
@@ -61,7 +74,10 @@ __all__ = [
     "active",
     "by_need",
     "cached",
+    "fail_fast",
     "fault_state",
+    "fault_stream",
+    "on_fault",
     "parse_ticket",
     "protocol_of",
     "reads",

@@ -17,8 +17,10 @@ or a NAT). When both dial at once, the connection dialled by the smaller site id
 both sides, so they converge on one stream.
 
 Fault state (``ok`` / ``temp_fail`` / ``perm_fail``). Heartbeats go out when a link has been
-quiet for ``heartbeat_interval_s``; silence from the peer for ``temp_timeout_s`` makes the link
-``temp_fail`` and any traffic makes it ``ok`` again. ``perm_fail`` is final: the dialled address
+quiet for ``heartbeat_interval_s`` and are echoed, which measures the round trip. Silence from
+the peer for :attr:`Link.temp_after_s` (two heartbeat intervals plus four round-trip timeouts,
+within ``temp_timeout_min_s`` .. ``temp_timeout_s``) makes the link ``temp_fail``, and any
+traffic makes it ``ok`` again. ``perm_fail`` is final: the dialled address
 refuses connections, answers with another incarnation, the peer says goodbye for good, the
 link stays ``temp_fail`` for ``perm_timeout_s``, or the program declares it. An acceptor
 whose connection broke cannot redial, but it *probes* the peer's advertised address every
@@ -35,7 +37,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -65,7 +66,11 @@ class FaultState(enum.Enum):
 @dataclass(frozen=True)
 class LinkConfig:
     heartbeat_interval_s: float = 1.0
+    #: Silence that makes a link temp_fail adapts to the measured round trip (see
+    #: Link.temp_after_s): 2 heartbeat intervals plus 4 round-trip timeouts, at least
+    #: ``temp_timeout_min_s`` and at most ``temp_timeout_s``.
     temp_timeout_s: float = 4.0
+    temp_timeout_min_s: float = 0.5
     perm_timeout_s: float = 60.0
     handshake_timeout_s: float = 5.0
     redial_min_s: float = 0.02
@@ -77,6 +82,10 @@ class LinkConfig:
     #: An acceptor whose connection broke checks this often whether the peer still listens
     #: at its address (a bare connect: refused is evidence that the peer is gone).
     probe_interval_s: float = 1.0
+
+
+#: The round-trip timeout assumed before the first sample.
+INITIAL_RTO_S: Final = 0.25
 
 
 class HandshakeError(Exception):
@@ -157,6 +166,9 @@ class Link:
         self._last_heard = loop.time()
         self._last_sent = loop.time()
         self._temp_since: float | None = None
+        # round-trip estimate from echoed heartbeats (RFC 6298 style), seconds
+        self.srtt: float | None = None
+        self.rttvar = 0.0
         self._ack_timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Event | None = None
         # the connection a write is in progress on (the writer's, or a Hello about to go):
@@ -280,10 +292,17 @@ class Link:
             self._dial_task = None
 
     async def _dial_handshake(self, conn: Connection) -> None:
+        started = self._loop.time()
         await conn.send(
             frames.hello(self.our_id, self.our_address, self.peer_id, self._in_seq)
         )
         data = await asyncio.wait_for(conn.recv(), self.config.handshake_timeout_s)
+        self._rtt_sample(self._loop.time() - started)  # the first round-trip sample
+        refusal = _permanent_goodbye(data)
+        if refusal is not None:  # the peer declared us failed: so be it, on both sides
+            await conn.close()
+            self.declare_perm(refusal)
+            return
         hello = read_hello(data, self._transport.max_frame_bytes)
         if hello.wrong_incarnation or (self.peer_id and hello.site_id != self.peer_id):
             await conn.close()
@@ -298,8 +317,14 @@ class Link:
     async def accept(self, conn: Connection, hello: pb.Hello) -> None:
         """Adopt an inbound connection whose Hello was read by the site; runs until it ends."""
         if not self._attach(conn, hello, dialer=hello.site_id, reply_hello=True):
+            # A peer declared failed is never talked to again, even if it answers later:
+            # it hears so (and fails its side too).
+            dead = self.state is FaultState.PERM_FAIL
+            goodbye = (frames.goodbye(f"site {self.our_id[:8]} declared you failed "
+                                      f"({self.perm_reason})", True) if dead
+                       else frames.goodbye("duplicate", False))
             with contextlib.suppress(ConnectionLost):
-                await conn.send(frames.build_frame([frames.goodbye("duplicate", False)], 0))
+                await conn.send(frames.build_frame([goodbye], 0))
             return
         await self._conn_done(conn)
 
@@ -471,6 +496,11 @@ class Link:
     def _control(self, conn: Connection, env: pb.Envelope) -> bool:
         kind = env.WhichOneof("body")
         if kind == "heartbeat":
+            hb = env.heartbeat
+            if hb.echo_ns:  # our heartbeat came back: a round-trip sample
+                self._rtt_sample((self._now_ns() - hb.echo_ns) / 1e9)
+            elif hb.sent_ns:
+                self._send_control(frames.heartbeat(0, hb.sent_ns))
             return True
         if kind == "goodbye":
             if env.goodbye.permanent:
@@ -505,6 +535,29 @@ class Link:
             self._drain_waiter.set()
 
     # -- fault state ----------------------------------------------------------------------
+
+    def _now_ns(self) -> int:
+        # the loop's clock (virtual in simulations, so schedules replay exactly); never 0
+        return int(self._loop.time() * 1e9) + 1
+
+    def _rtt_sample(self, rtt: float) -> None:
+        if rtt < 0:
+            return
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+
+    @property
+    def temp_after_s(self) -> float:
+        """Silence after which the link is temp_fail: the peer heartbeats every interval
+        when quiet, so allow two intervals plus four round-trip timeouts (srtt + 4 rttvar),
+        within [temp_timeout_min_s, temp_timeout_s]."""
+        cfg = self.config
+        rto = (self.srtt + 4 * self.rttvar) if self.srtt is not None else INITIAL_RTO_S
+        return min(cfg.temp_timeout_s,
+                   max(cfg.temp_timeout_min_s, 2 * cfg.heartbeat_interval_s + 4 * rto))
 
     def _heard(self) -> None:
         self._last_heard = self._loop.time()
@@ -544,15 +597,15 @@ class Link:
 
     async def _monitor_loop(self) -> None:
         cfg = self.config
-        tick = min(cfg.heartbeat_interval_s, cfg.temp_timeout_s / 2)
+        tick = min(cfg.heartbeat_interval_s, cfg.temp_timeout_min_s) / 2
         while self.state is not FaultState.PERM_FAIL and not self._closing:
             await asyncio.sleep(tick)
             now = self._loop.time()
             if self._conn is not None and now - self._last_sent >= cfg.heartbeat_interval_s:
                 self._last_sent = now
-                self._send_control(frames.heartbeat(time.monotonic_ns(), 0))
+                self._send_control(frames.heartbeat(self._now_ns(), 0))
             silence = now - self._last_heard
-            if silence >= cfg.temp_timeout_s and self.state is FaultState.OK:
+            if silence >= self.temp_after_s and self.state is FaultState.OK:
                 self._temp_since = now
                 self._set_state(FaultState.TEMP_FAIL, f"no traffic for {silence:.1f} s")
             if self.state is FaultState.TEMP_FAIL:
@@ -630,3 +683,18 @@ class Link:
             if t is not None:
                 t.cancel()
         self._tasks.clear()
+
+
+def _permanent_goodbye(data: bytes | None) -> str | None:
+    """The reason, if ``data`` is a frame whose first envelope is a permanent Goodbye."""
+    if not data:
+        return None
+    try:
+        frame = frames.parse_frame(data)
+    except DecodeError:
+        return None
+    if frame.envelopes and frame.envelopes[0].WhichOneof("body") == "goodbye":
+        goodbye = frame.envelopes[0].goodbye
+        if goodbye.permanent:
+            return goodbye.reason or "the peer said goodbye for good"
+    return None

@@ -66,6 +66,7 @@ class MobileHost(Protocol):
     def _address_of(self, site_id: str) -> str: ...
     def _mobile_instance(self, entity: Any, old: object, new: object) -> None: ...
     def _remember_address(self, site_id: str, address: str) -> None: ...
+    def _notify_faults(self, home: str) -> None: ...
     def _invoke(self, ref: codec.Ref, method: str, args: tuple[Any, ...],
                 kwargs: dict[str, Any], oneway: bool) -> Var[Any]: ...
 
@@ -140,6 +141,7 @@ class Entity:
         # The thread on which a call may run inline now (the site's loop thread), else 0:
         # proxies test ``free == get_ident()``, one comparison for both conditions.
         self.free = 0
+        self.failure = ""  # killed or broken (netobj.Site.kill / break_)
         self.loop_thread = host._loop_thread or 0
         self.methods = {name: fn for name, fn in _methods(cls).items()}
         self._proxy: Any = None
@@ -153,6 +155,14 @@ class Entity:
 
     def close(self) -> None:
         """The site closed: operations still waiting here fail."""
+
+    def fail(self, reason: str) -> None:
+        """The object failed permanently (killed, or broken here)."""
+        self.failure = reason
+        self.free = 0
+
+    def fault_state(self) -> str | None:
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {classes.qualified_name(self.cls)} {self.ref.key[:6]}>"
@@ -170,6 +180,9 @@ class Entity:
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Var[Any]:
         """A call that did not take the inline path: any thread."""
         var: Var[Any] = Var()
+        if self.failure:
+            var._reject(errors.PermFailure(self.failure))
+            return var
         fn = self.methods[name]
         host = self.host
         loop = host._loop
@@ -201,7 +214,7 @@ class Entity:
         return self.host._mobile_send(to, self.host._address_of(to), msg)
 
     def _set_free(self, free: bool) -> None:
-        self.free = self.loop_thread if free else 0
+        self.free = self.loop_thread if free and not self.failure else 0
 
     def _install(self, state: object) -> None:
         """A new local instance holding ``state`` (see classes.fresh)."""
@@ -225,6 +238,7 @@ class CachedEntity(Entity):
         self._incoming: object = None
         self.moves_in = 0  # tokens received here (statistics)
         self._relayed: set[tuple[str, int]] = set()  # PUTs the home sent for closing sites
+        self._lost_reported = False
 
     def _call(self, name: str, op: Op) -> None:
         self._do(self.machine.on_access(op))
@@ -259,6 +273,9 @@ class CachedEntity(Entity):
                 _fail_ops(action.ops, errors.PermFailure(
                     f"cached object {classes.qualified_name(self.cls)} failed: {action.reason}"))
         self._set_free(self.machine.free)
+        if self.machine.failure and not self._lost_reported:
+            self._lost_reported = True
+            self.host._notify_faults(self.ref.site_id)
 
     def _ship(self, action: mig.SendPut) -> None:
         if action.failure:
@@ -305,6 +322,15 @@ class CachedEntity(Entity):
         _fail_ops(list(self.machine.waiting),
                   errors.SiteClosedError("the local site was closed"))
         self.machine.waiting.clear()
+
+    def fail(self, reason: str) -> None:
+        super().fail(reason)
+        self._do(self.machine.on_lost(reason))
+
+    def kill(self, reason: str) -> None:
+        """(Home.) Killed: the manager tells every site in the chain (and any later GET)."""
+        if self.manager is not None and not self.manager.lost:
+            self._manage(self.manager._declare_lost(reason))
 
     def _on_return(self, site: str, req: int, state: bytes) -> None:
         """(Home.) A closing site handed back the state it held for ``req``."""
@@ -533,6 +559,7 @@ class ReplicaEntity(Entity):
     def __init__(self, host: MobileHost, ref: codec.Ref, cls: type) -> None:
         super().__init__(host, ref, cls, classes.blank(cls))
         self.machine: rep.ReplicaProxy[Op] = rep.ReplicaProxy()
+        self._lost_reported = False
         self._incoming: object = None
         self.commits = 0
 
@@ -561,6 +588,9 @@ class ReplicaEntity(Entity):
                     f"replicated object {classes.qualified_name(self.cls)} failed: "
                     f"{action.reason}"))
         self._set_free(self.machine.free)
+        if self.machine.state == rep.LOST and not self._lost_reported:
+            self._lost_reported = True
+            self.host._notify_faults(self.ref.site_id)
 
     def _spawn_run(self, ops: list[Op]) -> None:
         async def run() -> None:
@@ -575,6 +605,10 @@ class ReplicaEntity(Entity):
         _fail_ops(list(self.machine.waiting),
                   errors.SiteClosedError("the local site was closed"))
         self.machine.waiting.clear()
+
+    def fail(self, reason: str) -> None:
+        super().fail(reason)
+        self._do(self.machine.on_lost(reason))
 
     def on_message(self, link: Link, msg: pb.Mobile) -> None:
         try:

@@ -23,7 +23,8 @@ class ProxyHost:
     """What a proxy needs from its site (implemented by netobj.site.Site)."""
 
     def _invoke(self, ref: Ref, method: str, args: tuple[Any, ...],
-                kwargs: dict[str, Any], oneway: bool) -> Var[Any]:
+                kwargs: dict[str, Any], oneway: bool,
+                fail_after: float | None = None) -> Var[Any]:
         raise NotImplementedError
 
     def link_state(self, site_id: str) -> FaultState | None:
@@ -98,3 +99,29 @@ def proxy_ref(p: Proxy) -> Ref:
 def proxy_site(p: Proxy) -> ProxyHost:
     site: ProxyHost = object.__getattribute__(p, "_netobj_site")
     return site
+
+
+class FailFast:
+    """A view of a proxy whose calls fail fast (see :func:`netobj.fail_fast`)."""
+
+    __slots__ = ("_after", "_proxy")
+
+    def __init__(self, proxy: Proxy, after: float) -> None:
+        self._proxy = proxy
+        self._after = after
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        ref = proxy_ref(self._proxy)
+        invoke = proxy_site(self._proxy)._invoke
+        after = self._after
+
+        def call(*args: Any, **kwargs: Any) -> Var[Any]:
+            return invoke(ref, name, args, kwargs, False, after)
+
+        call.__name__ = name
+        return call
+
+    def __repr__(self) -> str:
+        return f"<fail-fast {self._after}s view of {self._proxy!r}>"

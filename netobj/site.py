@@ -203,6 +203,10 @@ class Site(ProxyHost):
         self._mobiles: dict[tuple[str, str], Entity] = {}
         self._mobile_by_obj: dict[int, Entity] = {}
         self._addresses: dict[str, str] = {}
+        # faults: entities failed for good here (killed, broken), by (home, key), and the
+        # watchers of fault states (fault_stream, on_fault), by home site id
+        self._entity_failures: dict[tuple[str, str], str] = {}
+        self._watchers: dict[str, set[FaultWatcher]] = {}
         self._port_imports: weakref.WeakValueDictionary[tuple[str, str], Port] = (
             weakref.WeakValueDictionary())
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -730,8 +734,8 @@ class Site(ProxyHost):
             loop.call_soon_threadsafe(self._port_send, ref, payload)
 
     def _port_send(self, ref: codec.Ref, payload: bytes) -> None:
-        if self._closed:
-            return
+        if self._closed or (ref.site_id, ref.key) in self._entity_failures:
+            return  # a failed port: the message is lost, as Oz does
         link = self._link_for(ref.site_id, ref.address)
         if link.state is FaultState.PERM_FAIL:
             log.debug("dropping a message to a port of failed site %s", ref.address)
@@ -807,7 +811,7 @@ class Site(ProxyHost):
 
     def _on_port_send(self, link: Link, msg: pb.PortSend) -> None:
         port = self._port_exports.get(msg.key)
-        if port is None:
+        if port is None or (self.id, msg.key) in self._entity_failures:
             log.debug("message for unknown port from %s", link.peer_address)
             return
         try:
@@ -874,10 +878,24 @@ class Site(ProxyHost):
 
     def _invoke(
         self, ref: codec.Ref, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-        oneway: bool,
+        oneway: bool, fail_after: float | None = None,
     ) -> Var[Any]:
         var: Var[Any] = Var()
-        if not kwargs and not oneway and _get_ident() == self._loop_thread:
+        if self._entity_failures:
+            failure = self._entity_failures.get((ref.site_id, ref.key))
+            if failure is not None:
+                var._reject(errors.PermFailure(failure))
+                return var
+        if fail_after is not None:
+            link = self._links.get(ref.site_id)
+            if fail_after <= 0 and link is not None and (
+                    not link.connected or link.state is FaultState.TEMP_FAIL):
+                var._reject(errors.TempFailure(
+                    f"site {link.peer_address} is unreachable now (fail-fast call; link "
+                    f"{link.state.value}, {'connected' if link.connected else 'no connection'})"))
+                return var  # not sent: it will not run later either
+            self._call_on_loop(self._fail_fast_check, var, ref.site_id, fail_after, True)
+        elif not kwargs and not oneway and _get_ident() == self._loop_thread:
             # Fast path: data arguments, on the loop, a batch already forming for that site.
             box = self._forming.get(ref.site_id)
             if box:
@@ -1119,6 +1137,8 @@ class Site(ProxyHost):
             self._on_var_need(link, env.var_need)
         elif kind == "mobile":
             self._on_mobile(link, env.mobile)
+        elif kind == "kill":
+            self._on_kill(link, env.kill)
         else:
             log.warning("ignoring unexpected sequenced %s from %s", kind, link.peer_address)
 
@@ -1146,6 +1166,7 @@ class Site(ProxyHost):
                         taken.on_undelivered(owner, env.mobile)
             for entity in list(self._mobiles.values()):
                 entity.on_site_failed(owner, reason)
+        self._notify_faults(link.peer_id)
 
     # -- calls in -----------------------------------------------------------------------------
 
@@ -1334,6 +1355,12 @@ class Site(ProxyHost):
             self._schedule(export, _Invocation(link, calls), False)
 
     def _schedule(self, export: _Export, inv: _Invocation, is_async: bool) -> None:
+        if self._entity_failures:
+            failure = self._entity_failures.get((self.id, export.key))
+            if failure is not None:
+                self._send_outcomes(inv.link, [(c[0], c[5], False, errors.PermFailure(failure))
+                                               for c in inv.calls])
+                return
         mobile = export.mobile
         if mobile is not None:
             if isinstance(mobile, ReplicaHomeEntity):
@@ -1560,6 +1587,159 @@ class Site(ProxyHost):
 
     # -- introspection ------------------------------------------------------------------------
 
+    # -- faults: per-entity state, watchers, kill and break (DESIGN section 5) -------------------
+
+    def fault_ident(self, entity: object) -> tuple[str, str] | None:
+        """(home site id, key) of a distributed entity known here, or None."""
+        if isinstance(entity, Proxy):
+            ref = proxy_ref(entity)
+            return (ref.site_id, ref.key)
+        if isinstance(entity, Port):
+            if entity._remote is not None:
+                pref: codec.Ref = entity._remote[1]
+                return (pref.site_id, pref.key)
+            if entity._owner is not None and entity._owner[0] is self:
+                return (self.id, entity._owner[1])
+            return None
+        if isinstance(entity, Var):
+            ext = entity._ext
+            if ext is not None and ext.order is not None and ext.order[0]:
+                return (ext.order[0], ext.order[1])
+            return None
+        if getattr(type(entity), "__netobj_protocol__", None) is not None:
+            with self._lock:
+                key = self._export_keys.get(id(entity))
+                export = self._exports.get(key) if key is not None else None
+            if export is not None and export.obj is entity:
+                return (self.id, export.key)
+        return None
+
+    def entity_fault_state(self, ident: tuple[str, str]) -> FaultState:
+        """The fault state of the entity ``ident`` as seen here: ``perm_fail`` if it was
+        killed, broken or lost, else the state of the link to its home."""
+        if ident in self._entity_failures:
+            return FaultState.PERM_FAIL
+        mobile = self._mobiles.get(ident)
+        if mobile is not None and mobile.fault_state() == "perm_fail":
+            return FaultState.PERM_FAIL
+        if ident[0] == self.id:
+            return FaultState.OK
+        link = self._links.get(ident[0])
+        return link.state if link is not None else FaultState.OK
+
+    def watch_faults(self, ident: tuple[str, str],
+                     push: Callable[[FaultState], None]) -> FaultWatcher:
+        """Call ``push(state)`` (on this site's loop) whenever the entity's state changes."""
+        watcher = FaultWatcher(ident, self.entity_fault_state(ident), push)
+        self._call_on_loop(self._add_watcher, watcher)
+        return watcher
+
+    def unwatch_faults(self, watcher: FaultWatcher) -> None:
+        watcher.push = None
+        self._call_on_loop(self._remove_watcher, watcher)
+
+    def _add_watcher(self, watcher: FaultWatcher) -> None:
+        if watcher.push is None:
+            return
+        self._watchers.setdefault(watcher.ident[0], set()).add(watcher)
+        watcher.check(self)  # a change between creation and registration
+
+    def _remove_watcher(self, watcher: FaultWatcher) -> None:
+        group = self._watchers.get(watcher.ident[0])
+        if group is not None:
+            group.discard(watcher)
+            if not group:
+                del self._watchers[watcher.ident[0]]
+
+    def _notify_faults(self, home: str) -> None:
+        for watcher in list(self._watchers.get(home, ())):
+            watcher.check(self)
+
+    def _fail_fast_check(self, var: Var[Any], site_id: str, after: float,
+                         first: bool = False) -> None:
+        """A fail-fast call: TempFailure once its link has been seen down ``after`` seconds
+        after the call (or later while it is pending); checked again while it waits."""
+        if var.done() or self._closed:
+            return
+        link = self._links.get(site_id)
+        down = link is not None and (not link.connected or link.state is FaultState.TEMP_FAIL)
+        if down and (not first or after <= 0):
+            var._reject(errors.TempFailure(
+                f"site {link.peer_address if link else site_id[:8]} is unreachable now "
+                f"(fail-fast call; link {link.state.value if link else '?'})"))
+            return
+        assert self._loop is not None
+        self._loop.call_later(after if first and after > 0 else max(min(after, 1.0), 0.05),
+                              self._fail_fast_check, var, site_id, after)
+
+    def _call_on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._on_loop():
+            fn(*args)
+        elif self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(fn, *args)
+
+    def kill(self, entity: object, reason: str = "") -> None:
+        """Fail ``entity`` permanently on every site (Oz ``DP.kill``). The home applies it
+        and tells every site it has a link to; operations on it then fail with
+        :class:`~netobj.PermFailure`. Safe from any thread; returns at once."""
+        ident = self.fault_ident(entity)
+        if ident is None:
+            raise TypeError(f"{type(entity).__name__} is not a distributed entity of this site")
+        self._check_running()
+        self._call_on_loop(self._kill, ident, reason or "killed (site.kill)")
+
+    def break_(self, entity: object, reason: str = "") -> None:
+        """Fail ``entity`` permanently here only (Oz ``DP.break``): other sites are not told.
+        Safe from any thread."""
+        ident = self.fault_ident(entity)
+        if ident is None:
+            raise TypeError(f"{type(entity).__name__} is not a distributed entity of this site")
+        self._check_running()
+        self._call_on_loop(self._fail_entity, ident, reason or "broken here (site.break_)")
+
+    def _kill(self, ident: tuple[str, str], reason: str) -> None:
+        home, key = ident
+        if home != self.id:
+            link = self._link_for(home, self._address_of(home))
+            self._send_var(link, "kill", lambda seq: pb.Envelope(
+                seq=seq, kill=pb.Kill(home=home, key=key, reason=reason)).SerializeToString())
+            return
+        if ident in self._entity_failures:
+            return
+        export = self._exports.get(key)
+        if export is not None and isinstance(export.mobile, CachedEntity):
+            export.mobile.kill(reason)
+        self._fail_entity(ident, reason)
+        for link in list(self._links.values()):
+            if link.state is not FaultState.PERM_FAIL:
+                self._send_var(link, "kill", lambda seq: pb.Envelope(
+                    seq=seq, kill=pb.Kill(home=home, key=key, reason=reason)
+                ).SerializeToString())
+
+    def _fail_entity(self, ident: tuple[str, str], reason: str) -> None:
+        """The local effects of the permanent failure of entity ``ident``."""
+        if ident in self._entity_failures:
+            return
+        self._entity_failures[ident] = reason
+        home, key = ident
+        var = self._var_exports.get(key) if home == self.id else self._var_imports.get(ident)
+        if var is not None and var._state == _UNBOUND:
+            var._reject(errors.PermFailure(reason))
+        mobile = self._mobiles.get(ident)
+        if mobile is not None:
+            mobile.fail(reason)
+        self._notify_faults(home)
+
+    def _on_kill(self, link: Link, msg: pb.Kill) -> None:
+        reason = msg.reason or "killed"
+        if msg.home == self.id:
+            self._kill((self.id, msg.key), reason)  # a request: the home applies it
+        elif msg.home == link.peer_id:
+            self._fail_entity((msg.home, msg.key), reason)  # the home says it is killed
+        else:
+            log.warning("ignoring a kill of another site's entity from %s", link.peer_address)
+
     def statistics(self) -> dict[str, Any]:
         """Counters for tests and tuning: protocol messages by kind, and per-link figures."""
         return {
@@ -1619,3 +1799,21 @@ def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
         else:
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+class FaultWatcher:
+    """One subscription to an entity's fault state (netobj.fault_stream, netobj.on_fault)."""
+
+    __slots__ = ("ident", "last", "push")
+
+    def __init__(self, ident: tuple[str, str], last: FaultState,
+                 push: Callable[[FaultState], None] | None) -> None:
+        self.ident = ident
+        self.last = last
+        self.push = push
+
+    def check(self, site: Site) -> None:
+        state = site.entity_fault_state(self.ident)
+        if state is not self.last and self.push is not None:
+            self.last = state
+            self.push(state)

@@ -10,6 +10,7 @@ EXPECTED = {
     "Ticket", "TicketError", "UnificationError", "UnknownEntityError", "Var", "active",
     "fault_state", "parse_ticket", "protocol_of", "stationary",
     "Port", "Stream", "Record", "unify", "by_need", "cached", "replicated", "reads",
+    "FaultStream", "fault_stream", "on_fault", "fail_fast",
 }
 
 

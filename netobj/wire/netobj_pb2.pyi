@@ -16,7 +16,7 @@ class Frame(_message.Message):
     def __init__(self, envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ..., ack: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch", "var_register", "var_bind", "var_redirect", "var_need", "port_send", "mobile")
+    __slots__ = ("seq", "hello", "heartbeat", "call", "reply", "goodbye", "call_batch", "reply_batch", "var_register", "var_bind", "var_redirect", "var_need", "port_send", "mobile", "kill")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class Envelope(_message.Message):
     VAR_NEED_FIELD_NUMBER: _ClassVar[int]
     PORT_SEND_FIELD_NUMBER: _ClassVar[int]
     MOBILE_FIELD_NUMBER: _ClassVar[int]
+    KILL_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hello: Hello
     heartbeat: Heartbeat
@@ -45,7 +46,8 @@ class Envelope(_message.Message):
     var_need: VarNeed
     port_send: PortSend
     mobile: Mobile
-    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ..., var_register: _Optional[_Union[VarRegister, _Mapping]] = ..., var_bind: _Optional[_Union[VarBind, _Mapping]] = ..., var_redirect: _Optional[_Union[VarRedirect, _Mapping]] = ..., var_need: _Optional[_Union[VarNeed, _Mapping]] = ..., port_send: _Optional[_Union[PortSend, _Mapping]] = ..., mobile: _Optional[_Union[Mobile, _Mapping]] = ...) -> None: ...
+    kill: Kill
+    def __init__(self, seq: _Optional[int] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., call: _Optional[_Union[Call, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., call_batch: _Optional[_Union[CallBatch, _Mapping]] = ..., reply_batch: _Optional[_Union[ReplyBatch, _Mapping]] = ..., var_register: _Optional[_Union[VarRegister, _Mapping]] = ..., var_bind: _Optional[_Union[VarBind, _Mapping]] = ..., var_redirect: _Optional[_Union[VarRedirect, _Mapping]] = ..., var_need: _Optional[_Union[VarNeed, _Mapping]] = ..., port_send: _Optional[_Union[PortSend, _Mapping]] = ..., mobile: _Optional[_Union[Mobile, _Mapping]] = ..., kill: _Optional[_Union[Kill, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("protocol_version", "site_id", "address", "expect_site_id", "last_received", "wrong_incarnation")
@@ -210,6 +212,16 @@ class Mobile(_message.Message):
     failed: bool
     status: str
     def __init__(self, home: _Optional[str] = ..., key: _Optional[str] = ..., op: _Optional[_Union[Mobile.Op, str]] = ..., req: _Optional[int] = ..., site_id: _Optional[str] = ..., address: _Optional[str] = ..., req2: _Optional[int] = ..., state: _Optional[bytes] = ..., failed: _Optional[bool] = ..., status: _Optional[str] = ...) -> None: ...
+
+class Kill(_message.Message):
+    __slots__ = ("home", "key", "reason")
+    HOME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    home: str
+    key: str
+    reason: str
+    def __init__(self, home: _Optional[str] = ..., key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("reason", "permanent")
