@@ -66,10 +66,11 @@ class SiteProcess:
 
 
 async def start_site(*args: str, env: dict[str, str] | None = None,
-                     timeout: float = 30) -> SiteProcess:
+                     timeout: float = 30, prefix: tuple[str, ...] = ()) -> SiteProcess:
+    """Start tests/sites/serve.py (``prefix``: a command to run it under, e.g. a netns)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "NETOBJ_LOG": "INFO", **(env or {})}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(SERVE), *args,
+        *prefix, sys.executable, str(SERVE), *args,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=full_env,
     )

@@ -24,14 +24,15 @@ from tests.sites import objects
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--expose", nargs="*", default=["calc", "coder", "ordered"])
     parser.add_argument("--temp-timeout", type=float, default=4.0)
     parser.add_argument("--carrier", choices=["grpc", "tcp"], default="grpc")
     parser.add_argument("--executor", choices=["threads", "inline"], default="threads")
     args = parser.parse_args()
     config = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=args.temp_timeout)
-    async with netobj.Site(port=args.port, link_config=config, transport=args.carrier,
-                           executor=args.executor) as site:
+    async with netobj.Site(host=args.host, port=args.port, link_config=config,
+                           transport=args.carrier, executor=args.executor) as site:
         made = {
             "calc": lambda: objects.Calc(),
             "coder": lambda: objects.Coder(100),
