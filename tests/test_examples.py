@@ -82,3 +82,29 @@ def test_protocols_demo() -> None:
     assert msgs["replicated"][:4] == [2, 2, 2, 0]
     assert out.stdout.splitlines()[-1].startswith(
         "ok: get() returned the same 40 values under all four protocols")
+
+
+def test_failure_watch_demo() -> None:
+    """A watcher sees its object's home stopped (temp_fail), resumed (ok) and killed
+    (perm_fail); the calls that waited through the stop ran exactly once."""
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "failure_watch.py"),
+                          "--demo"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # the watcher's lines are "  1.23s  TEXT": the states seen, and the signals sent, in order
+    events = []
+    for line in out.stdout.splitlines():
+        text = line.split(None, 1)[1] if line.startswith(" ") else ""
+        if text.startswith("state: "):
+            events.append(text.split()[1])
+        elif text.startswith("SIG"):
+            events.append(text.split()[0])
+    assert [e for e in events if not e.startswith("SIG")] == [
+        "ok", "temp_fail", "ok", "perm_fail"], out.stdout
+    assert events == [
+        "ok", "SIGSTOP", "temp_fail", "SIGCONT", "ok", "SIGKILL", "perm_fail"], out.stdout
+    assert "the fail_fast call failed: TempFailure" in out.stdout
+    assert "the waiting incr() calls returned 4, 5" in out.stdout
+    assert "value() -> 5" in out.stdout
+    assert "incr() failed after" in out.stdout and "PermFailure" in out.stdout
+    assert out.stdout.splitlines()[-1] == "ok: saw ok -> temp_fail -> ok -> perm_fail"
