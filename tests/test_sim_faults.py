@@ -186,3 +186,43 @@ def test_kill_of_a_var_and_of_a_cached_object() -> None:
             await mc.inc()
 
     simulate(12, 2, scenario)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_sites_fault_event_comes_after_every_message_received_from_it(seed: int) -> None:
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        from tests.sites.objects import Calc
+
+        home, watcher = sites
+        port = netobj.Port()
+        remote_port = await home.take(watcher.offer(port))
+        calc = await watcher.take(home.offer(Calc()))
+        assert await calc.add(1, 1) == 2
+        events: list[object] = []
+
+        async def read() -> None:
+            async for msg in port.stream:
+                events.append(msg)
+
+        async def watch() -> None:
+            async for state in netobj.fault_stream(calc):
+                events.append(state)
+
+        tasks = [asyncio.ensure_future(read()), asyncio.ensure_future(watch())]
+        await asyncio.sleep(0)
+        n = rng.randint(1, 50)
+        for i in range(n):
+            remote_port.send(i)
+            if rng.random() < 0.2:
+                await asyncio.sleep(rng.uniform(0, 0.01))
+        await asyncio.sleep(rng.uniform(0, 0.02))
+        net.crash("h0")
+        await asyncio.wait_for(tasks[1], 600)
+        assert events[-1] == "perm_fail"
+        got = [e for e in events if isinstance(e, int)]
+        assert got == list(range(len(got)))
+        # whatever arrived before the crash is in the stream before the perm_fail event
+        assert events.index("perm_fail") > max((events.index(i) for i in got), default=-1)
+        tasks[0].cancel()
+
+    simulate(seed, 2, scenario)
