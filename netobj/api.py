@@ -195,10 +195,13 @@ def on_fault(entity: Any, callback: Callable[[Any, str], Any]) -> FaultHandle:
 
 def fail_fast(proxy: Proxy, after: float = 0.0) -> FailFast:
     """A view of ``proxy`` whose calls fail with :class:`~netobj.TempFailure` instead of
-    waiting while the home cannot be reached: at once if its link is down when the call is
-    made (the call is then not sent), else once the link has been seen down ``after``
-    seconds after the call or later (the call, already sent, may still run when the link
-    comes back). ``netobj.fail_fast(p).method(...)`` for a single call."""
+    waiting while the home cannot be reached.
+
+    With ``after=0`` (the default) a call made while the link is down fails at once and is
+    not sent. Otherwise, and for calls already on their way, the call fails once its link
+    is seen down ``after`` seconds after the call, or at any later check while it waits. A
+    call that was sent may still run at the home when the link comes back: the outcome is
+    unknown, as with any timeout. ``netobj.fail_fast(p).method(...)`` for a single call."""
     if not isinstance(proxy, Proxy):
         raise TypeError("fail_fast takes a proxy")
     return FailFast(proxy, after)
