@@ -226,3 +226,36 @@ def test_a_sites_fault_event_comes_after_every_message_received_from_it(seed: in
         tasks[0].cancel()
 
     simulate(seed, 2, scenario)
+
+
+def test_a_site_declared_failed_is_never_talked_to_again_even_if_it_answers() -> None:
+    """The home gives up on a partitioned client after its (short) perm_timeout; when the
+    partition heals and the client redials, the home refuses it for good and tells it, so
+    the client fails its side too instead of resuming a conversation the home has ended."""
+    from dataclasses import replace
+
+    from tests.simulation import SIM_LINKS
+    from tests.sites.objects import Calc
+
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        home = netobj.Site(host="hx", transport=net.transport("hx"), executor="inline",
+                           entropy=rng.randbytes,
+                           link_config=replace(SIM_LINKS, perm_timeout_s=5.0))
+        client = netobj.Site(host="hy", transport=net.transport("hy"), executor="inline",
+                             entropy=rng.randbytes, link_config=SIM_LINKS)
+        async with home, client:
+            calc_obj = Calc()
+            calc = await client.take(home.offer(calc_obj))
+            assert await calc.record(1) == 2
+            net.partition("hx", "hy")
+            pending = calc.record(2)
+            await asyncio.sleep(10)  # the home's perm_timeout passes; the client's does not
+            assert home.link_state(client.id) is FaultState.PERM_FAIL
+            assert netobj.fault_state(calc) == "temp_fail"
+            net.heal()
+            with pytest.raises(netobj.PermFailure, match="declared you failed"):
+                await asyncio.wait_for(pending, 60)
+            assert netobj.fault_state(calc) == "perm_fail"
+            assert calc_obj.log == [1]  # the call after the partition never ran
+
+    simulate(21, 0, scenario)
