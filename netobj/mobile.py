@@ -226,7 +226,42 @@ class Entity:
                                  f"state of {classes.qualified_name(self.cls)}")
 
 
-class CachedEntity(Entity):
+class _Guest(Entity):
+    """An entity whose machine hands out operations to run here (a cached object at any
+    site, a replica): running them, and failing those still waiting."""
+
+    machine: Any
+
+    def _do(self, actions: Any) -> None:
+        raise NotImplementedError
+
+    def _run_lane(self) -> asyncio.Lock | None:
+        return None
+
+    def _after_run(self) -> None:
+        pass
+
+    def _spawn_run(self, ops: list[Op]) -> None:
+        async def run() -> None:
+            try:
+                await run_ops(self.host, self.obj, ops, self._run_lane())
+            finally:
+                self._do(self.machine.on_done(len(ops)))
+                self._after_run()
+
+        self.host._spawn(run())
+
+    def close(self) -> None:
+        _fail_ops(list(self.machine.waiting),
+                  errors.SiteClosedError("the local site was closed"))
+        self.machine.waiting.clear()
+
+    def fail(self, reason: str) -> None:
+        super().fail(reason)
+        self._do(self.machine.on_lost(reason))
+
+
+class CachedEntity(_Guest):
     """A cached object at one site: the migratory proxy, and the manager at the home."""
 
     def __init__(self, host: MobileHost, ref: codec.Ref, cls: type, obj: object,
@@ -290,16 +325,12 @@ class CachedEntity(Entity):
         classes.clear_state(self.obj)
         self._send(action.site, OP.PUT, req=action.req, state=data)
 
-    def _spawn_run(self, ops: list[Op]) -> None:
-        async def run() -> None:
-            try:
-                await run_ops(self.host, self.obj, ops, self.lane())
-            finally:
-                self._do(self.machine.on_done(len(ops)))
-                if self.host._closing and self.manager is None:
-                    self.hand_back()
+    def _run_lane(self) -> asyncio.Lock | None:
+        return self.lane()  # def methods one batch at a time
 
-        self.host._spawn(run())
+    def _after_run(self) -> None:
+        if self.host._closing and self.manager is None:
+            self.hand_back()
 
     def hand_back(self) -> None:
         """This site is closing: give the state back to the home if it is here and idle
@@ -317,15 +348,6 @@ class CachedEntity(Entity):
             return
         classes.clear_state(self.obj)
         self._send(self.ref.site_id, OP.RETURN, req=req, state=data)
-
-    def close(self) -> None:
-        _fail_ops(list(self.machine.waiting),
-                  errors.SiteClosedError("the local site was closed"))
-        self.machine.waiting.clear()
-
-    def fail(self, reason: str) -> None:
-        super().fail(reason)
-        self._do(self.machine.on_lost(reason))
 
     def kill(self, reason: str) -> None:
         """(Home.) Killed: the manager tells every site in the chain (and any later GET)."""
@@ -553,7 +575,7 @@ def _run_calls(calls: list[Any]) -> list[Outcome]:
     return out
 
 
-class ReplicaEntity(Entity):
+class ReplicaEntity(_Guest):
     """A replicated object away from its home: the local copy; writes go home."""
 
     def __init__(self, host: MobileHost, ref: codec.Ref, cls: type) -> None:
@@ -592,23 +614,6 @@ class ReplicaEntity(Entity):
             self._lost_reported = True
             self.host._notify_faults(self.ref.site_id)
 
-    def _spawn_run(self, ops: list[Op]) -> None:
-        async def run() -> None:
-            try:
-                await run_ops(self.host, self.obj, ops)
-            finally:
-                self._do(self.machine.on_done(len(ops)))
-
-        self.host._spawn(run())
-
-    def close(self) -> None:
-        _fail_ops(list(self.machine.waiting),
-                  errors.SiteClosedError("the local site was closed"))
-        self.machine.waiting.clear()
-
-    def fail(self, reason: str) -> None:
-        super().fail(reason)
-        self._do(self.machine.on_lost(reason))
 
     def on_message(self, link: Link, msg: pb.Mobile) -> None:
         try:

@@ -96,3 +96,38 @@ async def start_site(*args: str, env: dict[str, str] | None = None,
         sp.kill()
         raise
     return sp
+
+
+async def start_script(script: Path, *args: str, stdin: bool = False,
+                       env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """Run a worker script of tests/sites with this interpreter (stdout and stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(script), *args,
+        stdin=asyncio.subprocess.PIPE if stdin else None,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+async def read_line(proc: asyncio.subprocess.Process, timeout: float = 60) -> str:
+    """The worker's next line on stdout; its stderr in the error if it exited instead."""
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
+    if not line:
+        assert proc.stderr is not None
+        err = (await proc.stderr.read()).decode()
+        raise AssertionError(f"worker exited: {err[-3000:]}")
+    return line.strip()
+
+
+async def finish(procs: list[asyncio.subprocess.Process]) -> None:
+    """Let workers end (closing their stdin, if piped), killing any still there after 20 s."""
+    for p in procs:
+        if p.returncode is None:
+            if p.stdin is not None:
+                p.stdin.close()
+            try:
+                await asyncio.wait_for(p.wait(), 20)
+            except TimeoutError:
+                p.kill()
+                await p.wait()

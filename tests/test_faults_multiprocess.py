@@ -16,7 +16,7 @@ import pytest
 
 import netobj
 from netobj.link import LinkConfig
-from tests.procs import ROOT, SiteProcess, start_site
+from tests.procs import ROOT, SiteProcess, read_line, start_script, start_site
 
 WORKER = ROOT / "tests" / "sites" / "fault_worker.py"
 CONFIG = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=2.0, redial_max_s=0.2,
@@ -24,20 +24,7 @@ CONFIG = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=2.0, redial_max_s=0
 
 
 async def start_worker(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-async def read_line(proc: asyncio.subprocess.Process, timeout: float = 60) -> str:
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
-    if not line:
-        assert proc.stderr is not None
-        err = (await proc.stderr.read()).decode()
-        raise AssertionError(f"worker exited: {err[-3000:]}")
-    return line.strip()
+    return await start_script(WORKER, *args)
 
 
 async def test_sigkill_of_the_home_three_watchers_see_perm_fail_and_waiting_vars_fail() -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ import pytest
 import netobj
 from netobj.link import LinkConfig
 from tests.linearizability import Op, check, counter_model, stale_observations
-from tests.procs import ROOT, start_site
+from tests.procs import ROOT, finish, read_line, start_script, start_site
 from tests.sites.objects import MovingCounter, SharedCounter
 
 WORKER = ROOT / "tests" / "sites" / "mobile_worker.py"
@@ -27,33 +25,7 @@ CONFIG = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=1.0, redial_max_s=0
 
 
 async def start_worker(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), *args, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-async def read_line(proc: asyncio.subprocess.Process, timeout: float = 60) -> str:
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
-    if not line:
-        assert proc.stderr is not None
-        err = (await proc.stderr.read()).decode()
-        raise AssertionError(f"worker exited: {err[-3000:]}")
-    return line.strip()
-
-
-async def finish(procs: list[asyncio.subprocess.Process]) -> None:
-    for p in procs:
-        if p.returncode is None:
-            if p.stdin is not None:
-                p.stdin.close()
-            try:
-                await asyncio.wait_for(p.wait(), 20)
-            except TimeoutError:
-                p.kill()
-                await p.wait()
+    return await start_script(WORKER, *args, stdin=True)
 
 
 def _history(lines: list[str]) -> list[Op]:

@@ -3,44 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import threading
 from typing import Any
 
 import netobj
 from netobj.link import LinkConfig
-from tests.procs import ROOT, start_site
+from tests.procs import ROOT, finish, read_line, start_script, start_site
 
 WORKER = ROOT / "tests" / "sites" / "var_worker.py"
 
 
 async def start_worker(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-async def read_line(proc: asyncio.subprocess.Process, timeout: float = 60) -> str:
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
-    if not line:
-        assert proc.stderr is not None
-        err = (await proc.stderr.read()).decode()
-        raise AssertionError(f"worker exited: {err[-3000:]}")
-    return line.strip()
-
-
-async def finish(procs: list[asyncio.subprocess.Process]) -> None:
-    for p in procs:
-        if p.returncode is None:
-            try:
-                await asyncio.wait_for(p.wait(), 20)
-            except TimeoutError:
-                p.kill()
-                await p.wait()
+    return await start_script(WORKER, *args)
 
 
 @netobj.stationary

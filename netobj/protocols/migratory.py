@@ -78,6 +78,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
+# shared with the other state machine; the glue names them through this module
+from netobj.protocols.actions import Fail as Fail
+from netobj.protocols.actions import Run as Run
+
 T = TypeVar("T")
 
 EMPTY: Final = "empty"
@@ -125,19 +129,6 @@ class SendStatus:
     status: str
     dead: str = ""
     held: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Run(Generic[T]):
-    """Run these operations now, in this order (the glue calls ``on_done(n)`` when finished)."""
-
-    ops: list[T]
-
-
-@dataclass(frozen=True, slots=True)
-class Fail(Generic[T]):
-    ops: list[T]
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)

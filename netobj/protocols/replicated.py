@@ -43,6 +43,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
+# shared with the other state machine; the glue names them through this module
+from netobj.protocols.actions import Fail as Fail
+from netobj.protocols.actions import Run as Run
+
 T = TypeVar("T")
 
 IDLE: Final = "idle"
@@ -78,17 +82,6 @@ class SendCommit:
 
     sites: list[str]
     version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Run(Generic[T]):
-    ops: list[T]
-
-
-@dataclass(frozen=True, slots=True)
-class Fail(Generic[T]):
-    ops: list[T]
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
