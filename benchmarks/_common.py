@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +179,31 @@ def new_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
         else:
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def close_site(lt: LoopThread, site: Any, name: str) -> None:
+    """Close a client's netobj Site on its loop thread (reporting, not raising, a failure)."""
+    if site is not None:
+        try:
+            lt.run(site.aclose(), 10)
+        except Exception as exc:
+            print(f"{name}: closing the client site failed: {exc!r}", file=sys.stderr)
+
+
+def serve_offer(make: Callable[[], object], host: str) -> None:
+    """A netobj server process: offer ``make()``, print ``READY <ticket>``, serve until
+    killed (on netobj's preferred event loop)."""
+    import netobj
+    from netobj.site import new_event_loop
+
+    async def main() -> None:
+        async with netobj.Site(host=host, port=0) as site:
+            print("READY", site.offer(make()), flush=True)
+            await asyncio.Event().wait()  # until killed
+
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(main())
 
 
 class LoopClient:

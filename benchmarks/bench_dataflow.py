@@ -48,6 +48,7 @@ from benchmarks._common import (
     ServerProcess,
     check,
     exit_with_parent,
+    serve_offer,
 )
 
 NAME = "netobj 8 sites"
@@ -120,16 +121,8 @@ async def _see(var: netobj.Var[Any], report: netobj.Port, tag: int, j: int, site
     report.send((tag, j, site, t_seen, value))
 
 
-async def _serve() -> None:
-    async with netobj.Site(host=HOST, port=0) as site:
-        print("READY", site.offer(Worker()), flush=True)
-        await asyncio.Event().wait()  # until killed
-
-
 def serve() -> None:
-    loop = netobj.site.new_event_loop()
-    asyncio.set_event_loop(loop)
-    loop.run_until_complete(_serve())
+    serve_offer(Worker, HOST)
 
 
 def start_workers(count: int = SITES - 1) -> list[ServerProcess]:

@@ -18,6 +18,7 @@ from benchmarks._common import (
     LoopThread,
     ServerProcess,
     check,
+    close_site,
     exit_with_parent,
 )
 
@@ -168,13 +169,8 @@ class NetobjClient(LoopClient):
         return elapsed
 
     def close(self) -> None:
-        site = self._site
-        if site is not None:
-            self._site = None
-            try:
-                self._lt.run(site.aclose(), 10)
-            except Exception as exc:
-                print(f"netobj: closing the client site failed: {exc!r}", file=sys.stderr)
+        site, self._site = self._site, None
+        close_site(self._lt, site, "netobj")
         self._lt.close()
 
 

@@ -36,7 +36,9 @@ from benchmarks._common import (
     LoopThread,
     ServerProcess,
     check,
+    close_site,
     exit_with_parent,
+    serve_offer,
 )
 from benchmarks.protocol_objects import CLASSES, CachedCoder, Coder, CoderFactory
 
@@ -68,16 +70,8 @@ def _advance(coder: Coder, n: int) -> None:
 # -- part 1: the four protocols across processes ---------------------------------------------
 
 
-async def _serve() -> None:
-    async with netobj.Site(host=HOST, port=0) as site:
-        print("READY", site.offer(CoderFactory()), flush=True)
-        await asyncio.Event().wait()  # until killed
-
-
 def serve() -> None:
-    loop = netobj.site.new_event_loop()
-    asyncio.set_event_loop(loop)
-    loop.run_until_complete(_serve())
+    serve_offer(CoderFactory, HOST)
 
 
 def start_server() -> ServerProcess:
@@ -154,13 +148,8 @@ class ProtocolClient:
         return elapsed
 
     def close(self) -> None:
-        site = self._site
-        if site is not None:
-            self._site = None
-            try:
-                self._lt.run(site.aclose(), 10)
-            except Exception as exc:
-                print(f"{NAME}: closing the client site failed: {exc!r}", file=sys.stderr)
+        site, self._site = self._site, None
+        close_site(self._lt, site, NAME)
         self._lt.close()
 
 
