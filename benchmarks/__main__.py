@@ -816,8 +816,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
     parser.add_argument(
         "--out",
         type=Path,
-        default=RESULTS_DIR / "latest.md",
-        help="where to write the markdown report (default: %(default)s)",
+        default=None,
+        help="where to write the markdown report (default: results/latest.md, the checked-in "
+        "full run; results/quick.md with --quick, which is not checked in)",
     )
     parser.add_argument(
         "--budget",
@@ -831,6 +832,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         help="abort the whole run after this many seconds (default 600, quick 120)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS_DIR / ("quick.md" if args.quick else "latest.md")
     base = QUICK if args.quick else FULL
     sizes = Sizes(
         sequential=args.sequential or base.sequential,
