@@ -20,8 +20,10 @@ Every call returns a Var, as for every other protocol.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from netobj.link import Link
 
 log = logging.getLogger("netobj.mobile")
+#: How often a departing state looks again for inline calls still running in other threads.
+INLINE_RETRY_S = 0.001
 assert _BOUND == 1  # the proxy template below writes the constant
 _get_ident = threading.get_ident
 
@@ -138,12 +142,11 @@ class Entity:
         self.ref = ref
         self.cls = cls
         self.obj = obj
-        # The thread on which a call may run inline now (the site's loop thread), else 0:
-        # proxies test ``free == get_ident()``, one comparison for both conditions.
-        self.free = 0
+        # A call may run inline now, in the caller's thread (see inline_calls_running).
+        self.free = False
         self.failure = ""  # killed or broken (netobj.Site.kill / break_)
-        self.loop_thread = host._loop_thread or 0
         self.methods = {name: fn for name, fn in _methods(cls).items()}
+        self._inline_codes: frozenset[Any] = proxy_class(cls, ref.protocol)._netobj_inline_codes
         self._proxy: Any = None
         self._proxy_ref: Any = None
         self._lane: asyncio.Lock | None = None  # def methods: one batch at a time
@@ -159,7 +162,7 @@ class Entity:
     def fail(self, reason: str) -> None:
         """The object failed permanently (killed, or broken here)."""
         self.failure = reason
-        self.free = 0
+        self.free = False
 
     def fault_state(self) -> str | None:
         return None
@@ -214,7 +217,43 @@ class Entity:
         return self.host._mobile_send(to, self.host._address_of(to), msg)
 
     def _set_free(self, free: bool) -> None:
-        self.free = self.loop_thread if free and not self.failure else 0
+        self.free = free and not self.failure
+
+    def inline_calls_running(self) -> bool:
+        """Is some thread inside an inline call of this class's proxies right now?
+
+        Inline calls take no lock (that is what makes them cheap): a thread reads ``free``
+        and runs the method. So before the state may change hands (shipped, invalidated,
+        written), the glue clears ``free`` - no call starts inline after that - and then
+        waits until no thread is still inside one that started before: it looks at every
+        thread's stack for a frame of this class's proxy stubs (under the GIL, another
+        thread is always stopped between two bytecodes, so a call that read ``free`` is
+        visibly inside the stub). Conservative: a call on another object of the same
+        class also counts."""
+        codes = self._inline_codes
+        if not codes:
+            return False
+        for frame in sys._current_frames().values():
+            f: Any = frame
+            while f is not None:
+                if f.f_code in codes:
+                    return True
+                f = f.f_back
+        return False
+
+    def _when_no_inline_calls(self, then: Callable[[], None]) -> None:
+        """Run ``then`` (on the loop) once no inline call of this class is running."""
+        self.free = False
+        if not self.inline_calls_running():
+            then()
+            return
+        loop = self.host._loop
+        assert loop is not None
+
+        def retry() -> None:
+            self._when_no_inline_calls(then)
+
+        loop.call_later(INLINE_RETRY_S, retry)
 
     def _install(self, state: object) -> None:
         """A new local instance holding ``state`` (see classes.fresh)."""
@@ -313,6 +352,9 @@ class CachedEntity(_Guest):
             self.host._notify_faults(self.ref.site_id)
 
     def _ship(self, action: mig.SendPut) -> None:
+        self._when_no_inline_calls(lambda: self._ship_now(action))
+
+    def _ship_now(self, action: mig.SendPut) -> None:
         if action.failure:
             self._send(action.site, OP.PUT, req=action.req, failed=True, status=action.failure)
             return
@@ -336,6 +378,9 @@ class CachedEntity(_Guest):
         """This site is closing: give the state back to the home if it is here and idle
         (else it goes on to its successor as usual, or is lost with the site)."""
         if self.manager is not None:
+            return
+        if self.inline_calls_running():
+            self._when_no_inline_calls(self.hand_back)
             return
         req = self.machine.on_hand_back()
         if req < 0:
@@ -493,13 +538,16 @@ class ReplicaHomeEntity(Entity):
             elif isinstance(action, rep.SendInvalidate):
                 self._send(action.site, OP.INVALIDATE)
             elif isinstance(action, rep.Apply):
-                self.host._spawn(self._apply(action.ops))
+                self._when_no_inline_calls(functools.partial(self._start_apply, action.ops))
             elif isinstance(action, rep.Run):
                 ops = [token[1] for token in action.ops]
                 self.host._spawn(run_ops(self.host, self.obj, ops))
         if replies is not None:
             replies()
         self._set_free(self.machine.free)
+
+    def _start_apply(self, tokens: list[tuple[str, Any]]) -> None:
+        self.host._spawn(self._apply(tokens))
 
     def _commit(self, sites: list[str], version: int) -> None:
         try:
@@ -603,8 +651,8 @@ class ReplicaEntity(_Guest):
                 self.commits += 1
             elif isinstance(action, rep.SendSubscribe):
                 self._send(self.ref.site_id, OP.SUBSCRIBE)
-            elif isinstance(action, rep.SendInvalid):
-                self._send(self.ref.site_id, OP.INVALID)
+            elif isinstance(action, rep.SendInvalid):  # once no read runs on the old copy
+                self._when_no_inline_calls(self._send_invalid)
             elif isinstance(action, rep.Fail):
                 _fail_ops(action.ops, errors.PermFailure(
                     f"replicated object {classes.qualified_name(self.cls)} failed: "
@@ -614,6 +662,9 @@ class ReplicaEntity(_Guest):
             self._lost_reported = True
             self.host._notify_faults(self.ref.site_id)
 
+
+    def _send_invalid(self) -> None:
+        self._send(self.ref.site_id, OP.INVALID)
 
     def on_message(self, link: Link, msg: pb.Mobile) -> None:
         try:
@@ -647,16 +698,12 @@ class ReplicaEntity(_Guest):
 
 
 class MobileProxy(Proxy):
-    """Base of the generated proxy classes: ordinary attribute lookup (the methods are real)."""
+    """Base of the generated proxy classes: ordinary attribute lookup (the methods are real;
+    a name the class does not offer raises the usual AttributeError)."""
 
     __slots__ = ("_netobj_m",)
     __getattribute__ = object.__getattribute__
-
-    def __getattr__(self, name: str) -> Any:
-        m = object.__getattribute__(self, "_netobj_m")
-        raise AttributeError(
-            f"{classes.qualified_name(m.cls)!r} proxy has no method {name!r} "
-            "(proxies offer the public methods of the class)")
+    _netobj_inline_codes: frozenset[Any] = frozenset()
 
 
 _proxy_classes: dict[tuple[type, str], type[MobileProxy]] = {}
@@ -682,10 +729,14 @@ def proxy_class(cls: type, protocol: str) -> type[MobileProxy]:
             pc = _proxy_classes.get(key)
             if pc is None:
                 ns: dict[str, Any] = {"__slots__": ()}
+                codes = []
                 for name, fn in _methods(cls).items():
                     inline = not inspect.iscoroutinefunction(fn) and (
                         protocol == "cached" or classes.is_read(cls, name))
                     ns[name] = _stub(name, fn, inline)
+                    if inline:
+                        codes.append(ns[name].__code__)
+                ns["_netobj_inline_codes"] = frozenset(codes)
                 pc = type(f"{cls.__name__}Proxy", (MobileProxy,), ns)
                 _proxy_classes[key] = pc
     return pc
@@ -708,7 +759,7 @@ def _failed(exc: BaseException) -> Var[Any]:
 _STUB = '''
 def {name}(self{params}):
     _nb_e = self._netobj_m
-    if _nb_e.free == _nb_ident():
+    if _nb_e.free:
         try:
             _nb_value = _nb_fn(_nb_e.obj{call})
         except Exception as _nb_exc:
@@ -731,7 +782,7 @@ def {name}(self{params}):
 def _stub(name: str, fn: Callable[..., Any], inline: bool) -> Callable[..., Any]:
     """A proxy method with ``fn``'s signature (so that a call costs no argument packing)."""
     params, call, pos, kw, defaults = _signature_parts(fn)
-    ns: dict[str, Any] = {"_nb_fn": fn, "_nb_ident": _get_ident, "_nb_failed": _failed,
+    ns: dict[str, Any] = {"_nb_fn": fn, "_nb_failed": _failed,
                           "_nb_Ready": _Ready, **defaults}
     source = (_STUB if inline else _STUB_REMOTE).format(name=name, params=params, call=call,
                                                         pos=pos, kw=kw)

@@ -127,3 +127,50 @@ def test_cached_and_replicated_objects_from_plain_threads() -> None:
     finally:
         other.close()
         home.close()
+
+
+def test_inline_calls_from_a_thread_while_the_state_keeps_moving() -> None:
+    """A plain thread calls a cached object inline (no lock, no loop hop) while another site
+    keeps asking for the state: the state never leaves in the middle of a call, so no
+    increment is lost or seen twice."""
+    import asyncio
+
+    from tests.sites.objects import MovingCounter
+
+    home = netobj.Site.background()
+    other = netobj.Site.background()
+    try:
+        ticket = home.offer(MovingCounter())
+        mine = home.take(ticket).wait(10)
+        theirs = other.take(ticket).wait(10)
+        n = 3000
+        seen_here: list[int] = []
+
+        def hammer() -> None:
+            import time
+
+            for i in range(n):
+                seen_here.append(mine.inc().wait(30))
+                if i % 10 == 0:
+                    time.sleep(0.0002)  # let the other site's requests in
+
+        async def pull() -> list[int]:
+            out = []
+            for _ in range(n):
+                out.append(await theirs.inc())
+                await asyncio.sleep(0)
+            return out
+
+        assert other._loop is not None
+        pulling = asyncio.run_coroutine_threadsafe(pull(), other._loop)
+        worker = threading.Thread(target=hammer)
+        worker.start()
+        seen_there = pulling.result(120)
+        worker.join(120)
+        assert not worker.is_alive()
+        assert sorted(seen_here + seen_there) == list(range(1, 2 * n + 1))
+        entity = object.__getattribute__(theirs, "_netobj_m")
+        assert entity.moves_in >= 2  # the state really went back and forth
+    finally:
+        other.close()
+        home.close()
