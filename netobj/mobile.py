@@ -8,11 +8,14 @@ the local instance and the addresses it learnt. Its proxy is a generated subclas
 that can run here (a cached object whose state is here, a read on a valid replica) is a plain
 method call on the local instance plus a bound Var: no lookup hook, no message.
 
-Where methods run: a call that finds the state here, made on the site's loop thread, runs at
-once in that thread (like a local call). Calls from other threads, and calls that had to wait
-for the state, run on the object's turn: ``def`` methods on a worker thread (one batch at a
-time), ``async def`` methods as tasks on the loop, in arrival order. Like a local object, a
-cached object does not serialize calls made at once from several threads of one site.
+Where methods run: a ``def`` call that finds the state here (cached) or a valid copy (a read
+on a replica) runs at once in the caller's thread, like a local call, and takes no lock. Calls
+that had to wait for the state run on the object's turn: ``def`` methods on a worker thread
+(one batch at a time), ``async def`` methods as tasks on the loop, in arrival order. Before the
+state changes hands (shipped, handed back, a copy invalidated, writes applied), the glue stops
+new inline calls and waits until none is still running in any thread (see
+:meth:`Entity.inline_calls_running`). Like a local object, a cached object does not
+serialize calls made at once from several threads of one site.
 
 Every call returns a Var, as for every other protocol.
 """
