@@ -229,23 +229,25 @@ class Entity:
         and runs the method. So before the state may change hands (shipped, invalidated,
         written), the glue clears ``free`` - no call starts inline after that - and then
         waits until no thread is still inside one that started before: it looks at every
-        thread's stack for a frame of this class's proxy stubs (under the GIL, another
-        thread is always stopped between two bytecodes, so a call that read ``free`` is
-        visibly inside the stub). Conservative: a call on another object of the same
-        class also counts."""
+        thread's stack for a frame of this class's proxy stubs whose entity is this one
+        (under the GIL another thread is always stopped between two bytecodes, so a call
+        that read ``free`` is visibly inside the stub). Only calls on this object count: a
+        thread blocked inside an inline call of another object must not hold this one's
+        state back. (This relies on the GIL: CPython without it would need a lock here.)"""
         codes = self._inline_codes
         if not codes:
             return False
         for frame in sys._current_frames().values():
             f: Any = frame
             while f is not None:
-                if f.f_code in codes:
+                # reading f_locals of a frame of a stopped thread is what debuggers do
+                if f.f_code in codes and f.f_locals.get("_nb_e") is self:
                     return True
                 f = f.f_back
         return False
 
     def _when_no_inline_calls(self, then: Callable[[], None]) -> None:
-        """Run ``then`` (on the loop) once no inline call of this class is running."""
+        """Run ``then`` (on the loop) once no inline call on this object is running."""
         self.free = False
         if not self.inline_calls_running():
             then()

@@ -174,3 +174,31 @@ def test_inline_calls_from_a_thread_while_the_state_keeps_moving() -> None:
     finally:
         other.close()
         home.close()
+
+
+def test_the_state_does_not_leave_during_an_inline_call_in_another_thread() -> None:
+    from tests.sites.objects import Gate
+
+    home = netobj.Site.background()
+    other = netobj.Site.background()
+    try:
+        ticket = home.offer(Gate())
+        here = home.take(ticket).wait(10)
+        there = other.take(ticket).wait(10)
+        entered, release = threading.Event(), threading.Event()
+        result: list[int] = []
+        worker = threading.Thread(target=lambda: result.append(
+            here.hold(entered, release).wait(30)))
+        worker.start()
+        assert entered.wait(10)  # the inline call is running, in the worker thread
+        wanted = there.get()  # the other site asks for the state meanwhile
+        with pytest.raises(TimeoutError):
+            wanted.wait(0.5)  # it does not leave in the middle of the call
+        release.set()
+        assert wanted.wait(30) == 2  # it left after the call, with both increments
+        worker.join(30)
+        assert result == [2]
+    finally:
+        release.set()
+        other.close()
+        home.close()

@@ -224,3 +224,21 @@ class NotDecorated:
 
     def inc(self) -> int:
         return 0
+
+
+@netobj.cached
+class Gate:
+    """A cached object whose method can be held open (to test departures during calls)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def hold(self, entered: threading.Event, release: threading.Event) -> int:
+        self.n += 1
+        entered.set()
+        release.wait(30)
+        self.n += 1
+        return self.n
+
+    def get(self) -> int:
+        return self.n
