@@ -98,7 +98,7 @@ async def test_fail_fast_calls_return_temp_failure_within_the_requested_time() -
                     with pytest.raises(netobj.TempFailure, match="unreachable"):
                         await asyncio.wait_for(netobj.fail_fast(calc, after).add(2, 2), 10)
                     elapsed = loop.time() - t0
-                    assert elapsed < after + 0.5, (after, elapsed)
+                    assert elapsed < after + 1.0, (after, elapsed)  # loop latency margin
                 # the default waits: still pending after all that
                 waiting = calc.add(3, 3)
                 with pytest.raises(TimeoutError):
