@@ -87,6 +87,8 @@ def fault_state(entity: Any) -> str:
     For a proxy, a Var or a Port whose home is another site: the state of the link to that
     site, or ``perm_fail`` if the entity was killed, broken here, or (cached and replicated
     objects) lost. Entities that never left this process are ``"ok"``."""
+    if isinstance(entity, Var) and entity.done() and not entity.failed():
+        return FaultState.OK.value  # bound: it can no longer fail
     site, ident = _locate(entity)
     if ident is None:
         return FaultState.OK.value
@@ -96,8 +98,9 @@ def fault_state(entity: Any) -> str:
 
 class FaultStream:
     """``async for state in netobj.fault_stream(entity)``: the current fault state first, then
-    each change, in order; it ends after ``"perm_fail"`` (which is final). A site's change
-    comes after every message already received from it. ``close()`` stops it early."""
+    each change, in order; it ends after ``"perm_fail"`` (which is final), and for a Var once
+    it is bound (it can no longer fail). A site's change comes after every message already
+    received from it. ``close()`` stops it early."""
 
     def __init__(self, entity: Any) -> None:
         self._states: deque[str] = deque()
@@ -105,14 +108,23 @@ class FaultStream:
         self._done = False
         self._site, ident = _locate(entity)
         self._watcher: Any = None
+        if isinstance(entity, Var) and entity.done() and not entity.failed():
+            ident = None  # bound: "ok", and nothing more
+            self._done = True
         if ident is None:
             self._states.append(FaultState.OK.value)
             return
         self._watcher = self._site.watch_faults(ident, self._push)
         self._states.append(self._watcher.last.value)
+        if isinstance(entity, Var):
+            entity.add_done_callback(self._var_done)
 
-    def _push(self, state: FaultState) -> None:  # on the site's loop
-        self._states.append(state.value)
+    def _var_done(self, var: Var[Any]) -> None:  # any thread
+        if not var.failed():  # bound: the stream closes (a failure arrives as perm_fail)
+            self.close()
+            self._wake_waiter()
+
+    def _wake_waiter(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             loop = waiter.get_loop()
@@ -124,6 +136,12 @@ class FaultStream:
                 waiter.set_result(None)
             else:
                 loop.call_soon_threadsafe(_wake, waiter)
+
+    def _push(self, state: FaultState) -> None:  # on the site's loop
+        if self._done:
+            return
+        self._states.append(state.value)
+        self._wake_waiter()
 
     def __aiter__(self) -> FaultStream:
         return self

@@ -259,3 +259,27 @@ def test_a_site_declared_failed_is_never_talked_to_again_even_if_it_answers() ->
             assert calc_obj.log == [1]  # the call after the partition never ran
 
     simulate(21, 0, scenario)
+
+
+def test_a_vars_fault_stream_closes_once_it_is_bound() -> None:
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        owner, holder = sites
+        v: netobj.Var[int] = netobj.Var()
+        pv = await holder.take(owner.offer(v))
+        states = []
+
+        async def watch() -> None:
+            async for state in netobj.fault_stream(pv):
+                states.append(state)
+
+        task = asyncio.ensure_future(watch())
+        await asyncio.sleep(0.1)
+        v.bind(7)
+        assert await pv == 7
+        await asyncio.wait_for(task, 30)  # ended: a bound Var can no longer fail
+        assert states == ["ok"]
+        net.crash("h0")  # the owner dies: the holder's bound Var is not affected
+        assert netobj.fault_state(pv) == "ok" and await pv == 7
+        assert [s async for s in netobj.fault_stream(pv)] == ["ok"]
+
+    simulate(31, 2, scenario)
