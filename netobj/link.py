@@ -24,7 +24,9 @@ traffic makes it ``ok`` again. ``perm_fail`` is final: the dialled address
 refuses connections, answers with another incarnation, the peer says goodbye for good, the
 link stays ``temp_fail`` for ``perm_timeout_s``, or the program declares it. An acceptor
 whose connection broke cannot redial, but it *probes* the peer's advertised address every
-``probe_interval_s`` with a bare connect: a refusal there is the same evidence.
+``probe_interval_s`` with a bare connect: a refusal there is the same evidence. It probes only
+an address on the host the connection came from (behind NAT the advertised address may name
+another machine, whose refusal would prove nothing).
 
 Bounds: ``max_unacked`` envelopes may wait for an ack (beyond that sending fails with
 TempFailure); frames are at most the transport's ``max_frame_bytes`` (a larger or malformed
@@ -161,6 +163,8 @@ class Link:
         self._closing = False
         self._last_probe = 0.0
         self._probing = False
+        # the host an accepted connection came from (probes only an address on that host)
+        self._seen_host: str | None = None
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._last_heard = loop.time()
@@ -348,6 +352,8 @@ class Link:
             self.peer_id = hello.site_id
         if hello.address:
             self.peer_address = self.peer_address or hello.address
+        if reply_hello:  # accepted: remember where the peer really is
+            self._seen_host = _peer_host(conn.peer)
         if self._ever_connected:
             self.stats["reconnects"] += 1
             self.stats["resent"] += len(self._unacked)
@@ -616,7 +622,9 @@ class Link:
             if self._conn is None and self._is_dialer:
                 self._ensure_dialing()
             elif (self._conn is None and self._ever_connected and self.peer_address
-                  and not self._probing and now - self._last_probe >= cfg.probe_interval_s):
+                  and not self._probing and now - self._last_probe >= cfg.probe_interval_s
+                  and self._seen_host is not None
+                  and self._seen_host == _address_host(self.peer_address)):
                 self._last_probe = now
                 self._probing = True
                 self._spawn(self._probe())
@@ -698,3 +706,24 @@ def _permanent_goodbye(data: bytes | None) -> str | None:
         if goodbye.permanent:
             return goodbye.reason or "the peer said goodbye for good"
     return None
+
+
+def _address_host(address: str) -> str | None:
+    """The host part of a site address ("HOST:PORT", "tcp:HOST:PORT", "[v6]:PORT")."""
+    if address.startswith("tcp:"):
+        address = address[4:]
+    host, sep, _ = address.rpartition(":")
+    return host.strip("[]") if sep and host else None
+
+
+def _peer_host(peer: str) -> str | None:
+    """The host a connection came from, from a carrier's peer string (gRPC "ipv4:H:P" or
+    "ipv6:%5B...%5D:P", TCP "tcp:('H', P)", simulated "host:connN"); None if unknown."""
+    from urllib.parse import unquote
+
+    if peer.startswith(("ipv4:", "ipv6:")):
+        return _address_host(unquote(peer[5:]))
+    if peer.startswith("tcp:("):
+        inner = peer[5:].split(",", 1)[0].strip()
+        return inner.strip("'\"") or None
+    return _address_host(peer)
