@@ -26,6 +26,7 @@ from netobj.api import (
     replicated,
     stationary,
 )
+from netobj.byneed import by_need
 from netobj.errors import (
     DeadlockError,
     EntityFailure,
@@ -46,7 +47,7 @@ from netobj.record import Record
 from netobj.site import Site
 from netobj.ticket import Ticket, parse_ticket
 from netobj.unify import unify
-from netobj.var import Var, by_need
+from netobj.var import Var
 
 __version__ = "0.1.0"
 

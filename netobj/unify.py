@@ -8,6 +8,9 @@ two unbound Vars are joined by linking the smaller to the larger in a strict tot
 every site orients every edge the same way and no cycle of links can form. Cyclic values
 terminate: a pair of containers already being unified is assumed to unify.
 
+``Var.bind`` is this function: netobj.var imports nothing above itself, so this module
+installs ``unify`` there (:func:`netobj.var.set_unifier`) when it is imported.
+
 Two phases. First the whole unification is planned on the current state, without changing
 anything: a mismatch anywhere raises :class:`~netobj.errors.UnificationError` and binds
 nothing. Then the planned bindings are made in order. Bindings of Vars owned here (or of
@@ -29,7 +32,7 @@ from typing import Any
 
 from netobj.errors import UnificationError
 from netobj.record import Record
-from netobj.var import Var, deref
+from netobj.var import Var, deref, set_unifier
 
 MAX_UNIFY_DEPTH = 10_000
 
@@ -161,3 +164,6 @@ def _all(acks: list[Var[None]]) -> Var[None]:
     for ack in acks:
         ack.add_done_callback(one)
     return out
+
+
+set_unifier(unify)

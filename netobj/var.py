@@ -22,14 +22,18 @@ an exception a callback raises is logged (``netobj.var``) and goes no further.
 
 Distribution: a Var that has been sent to another site carries a ``VarExt`` whose ``host``
 (the site) is told of every change (an owner broadcasts it) and carries binds to the owner
-(a proxy's ``bind`` then returns an acknowledgement Var). ``netobj.by_need`` and
-``Var.read_only`` also live in the ext, so a plain Var stays two slots wide.
+(a proxy's ``bind`` then returns an acknowledgement Var). The need hook of a by-need Var
+(see ``netobj.byneed``) and ``Var.read_only`` also live in the ext, so a plain Var stays two
+slots wide.
+
+Layering: this module imports only ``netobj.errors``. Unification (``netobj.unify``) and
+by-need computations (``netobj.byneed``) are built on it; ``Var.bind`` reaches unification
+through the function ``netobj.unify`` installs with :func:`set_unifier`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
 import reprlib
@@ -54,6 +58,19 @@ _log = logging.getLogger("netobj.var")
 _local_order = itertools.count(1)
 
 DoneCallback = Callable[["Var[Any]"], None]
+Unifier = Callable[[Any, Any], "Var[None] | None"]
+
+# The one edge upward, inverted: ``Var.bind`` is unification, and unification
+# (netobj.unify) is built on Var. netobj.unify installs its ``unify`` here when it is
+# imported (importing ``netobj`` or any of its modules does), so this module imports
+# nothing of netobj above netobj.errors.
+_unifier: Unifier | None = None
+
+
+def set_unifier(fn: Unifier) -> None:
+    """Install the function ``Var.bind`` delegates to (called once, by netobj.unify)."""
+    global _unifier
+    _unifier = fn
 
 
 class VarHost(Protocol):
@@ -75,7 +92,8 @@ class VarExt:
         self.address = ""  # the owner's address, once distributed
         self.owned = False
         self.order: tuple[str, Any] | None = None
-        self.need: Callable[[], Any] | None = None
+        # called once, with the Var, when the first wait starts (set by netobj.byneed)
+        self.need: Callable[[Var[Any]], None] | None = None
         self.needed = False
         self.remote_need = False
         self.readonly = False
@@ -143,9 +161,9 @@ class Var(Generic[T]):
         once an acknowledgement Var that binds to None when the owner accepts and fails with
         UnificationError when this bind lost to a conflicting one.
         """
-        from netobj.unify import unify
-
-        return unify(self, value)
+        if _unifier is None:
+            raise RuntimeError("netobj.unify is not imported: import netobj first")
+        return _unifier(self, value)
 
     def fail(self, exc: BaseException) -> Var[None] | None:
         """Bind a failed value: every waiter, on every site, gets ``exc``."""
@@ -331,7 +349,7 @@ def _make_needed(var: Var[Any]) -> None:
         if ext is not None and not ext.needed:
             if ext.need is not None:
                 ext.needed = True
-                _run_need(var, ext.need)
+                ext.need(var)
             elif ext.remote_need and ext.host is not None:
                 ext.needed = True
                 ext.host.var_need(var)
@@ -341,74 +359,6 @@ def _make_needed(var: Var[Any]) -> None:
             var = var._value
         else:
             return
-
-
-def _run_need(var: Var[Any], fn: Callable[[], Any]) -> None:
-    def settle(ok: bool, value: Any) -> None:
-        if ok:
-            from netobj.unify import unify
-
-            try:
-                unify(var, value)
-            except UnificationError as exc:
-                var._reject(exc)
-        else:
-            var._reject(value)
-
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if inspect.iscoroutinefunction(fn):
-        if loop is None:
-            try:
-                settle(True, asyncio.run(fn()))
-            except Exception as exc:
-                settle(False, exc)
-            return
-        task = loop.create_task(fn())
-        _NEED_TASKS.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            _NEED_TASKS.discard(t)
-            if t.cancelled():
-                settle(False, asyncio.CancelledError("by-need computation cancelled"))
-            elif t.exception() is not None:
-                settle(False, t.exception())
-            else:
-                settle(True, t.result())
-
-        task.add_done_callback(done)
-        return
-    if loop is None:
-        try:
-            settle(True, fn())
-        except Exception as exc:
-            settle(False, exc)
-        return
-    future = loop.run_in_executor(None, fn)
-
-    def done_sync(f: asyncio.Future[Any]) -> None:
-        exc = f.exception()
-        settle(exc is None, f.result() if exc is None else exc)
-
-    future.add_done_callback(done_sync)
-
-
-_NEED_TASKS: set[asyncio.Task[Any]] = set()
-
-
-def by_need(fn: Callable[[], Any]) -> Var[Any]:
-    """A Var whose value ``fn()`` computes on the first wait, from any site (on its owner).
-
-    ``fn`` may be ``def`` (run in the loop's executor, or in the waiting thread when there is
-    no loop) or ``async def`` (a task). Its exception fails the Var.
-    """
-    if not callable(fn):
-        raise TypeError("by_need() takes a callable")
-    var: Var[Any] = Var()
-    var._ext_().need = fn
-    return var
 
 
 def resolve_many(pairs: Iterable[tuple[Var[Any] | None, Any]]) -> None:

@@ -17,8 +17,9 @@ ALLOWED: dict[str, set[str]] = {
     "netobj.transport": {"netobj.errors", "netobj.transport"},
     "netobj.link": {"netobj.errors", "netobj.transport", "netobj.wire"},
     "netobj.protocols": {"netobj.errors", "netobj.protocols"},
-    "netobj.var": {"netobj.errors", "netobj.unify"},
+    "netobj.var": {"netobj.errors"},
     "netobj.unify": {"netobj.errors", "netobj.var", "netobj.record"},
+    "netobj.byneed": {"netobj.errors", "netobj.var", "netobj.unify"},
     "netobj.record": {"netobj.errors", "netobj.wire"},
     "netobj.port": {"netobj.errors", "netobj.var"},
     "netobj.ticket": {"netobj.errors"},
@@ -87,6 +88,97 @@ def test_layers_import_downward_only() -> None:
             if target != layer and target not in ALLOWED[layer]:
                 problems.append(f"{module} imports {imp} ({target})")
     assert not problems, "\n".join(problems)
+
+
+def _module_names() -> set[str]:
+    return {module for module, _ in _modules()}
+
+
+def _module_of(name: str, known: set[str]) -> str | None:
+    """The netobj module ``name`` (a module, or ``module.attribute``) lives in, if any."""
+    while name and name != "netobj":
+        if name in known:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _module_imports(path: Path, known: set[str]) -> set[str]:
+    """The netobj modules a file imports, anywhere in it (lazy imports count too):
+    ``from pkg import sub`` is an edge to ``pkg.sub``, ``from mod import name`` to ``mod``."""
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            found = _module_of(name, known)
+            if found is not None:
+                out.add(found)
+    return out
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` (as a path that ends where it starts), or None."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found is not None:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found is not None:
+                return found
+    return None
+
+
+def test_find_cycle_finds_one() -> None:
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_allowed_layers_form_no_cycle() -> None:
+    graph = {layer: {t for t in allowed if t != layer and t in ALLOWED}
+             for layer, allowed in ALLOWED.items()}
+    cycle = _find_cycle(graph)
+    assert cycle is None, "ALLOWED has a cycle: " + " -> ".join(cycle)
+
+
+def test_modules_import_no_cycle() -> None:
+    """No circle among netobj's modules, counting imports inside functions: a lazy import
+    only hides a circle. (The package ``netobj`` itself, which re-exports the public API, and
+    a module's own parent packages, which Python runs first anyway, are left out.)"""
+    known = _module_names()
+    graph: dict[str, set[str]] = {}
+    for module, path in _modules():
+        graph[module] = {
+            t for t in _module_imports(path, known)
+            if t != module and not module.startswith(t + ".")
+        }
+    cycle = _find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_var_and_unify_import_one_way() -> None:
+    known = _module_names()
+    assert "netobj.unify" not in _module_imports(PKG / "var.py", known)
+    assert "netobj.var" in _module_imports(PKG / "unify.py", known)
 
 
 def test_protocols_are_sans_io() -> None:
