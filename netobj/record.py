@@ -1,7 +1,9 @@
 """``netobj.Record``: an immutable Oz-style record, copied by value, unifiable.
 
 ``Record("point", x=1, y=2)`` has a label and named fields; it compares, hashes (when its
-fields do) and unifies by label and fields, and travels as CBOR tag ``tags.RECORD``.
+fields do) and unifies by label and fields, and travels as CBOR tag ``tags.RECORD``: it
+encodes itself (``__netobj_wire__``) and registers its decoder with the codec
+(:func:`netobj.wire.codec.register_value_type`) when this module is imported.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import reprlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from netobj.errors import ProtocolError
 from netobj.wire import codec, tags
 
 
@@ -78,8 +81,6 @@ def _rebuild(label: str, fields: dict[str, Any]) -> Record:
 
 
 def _from_wire(content: object) -> Record:
-    from netobj.errors import ProtocolError
-
     if not (isinstance(content, list | tuple) and len(content) == 2
             and isinstance(content[0], str) and content[0] and isinstance(content[1], dict)
             and all(isinstance(k, str) for k in content[1])):
@@ -87,4 +88,4 @@ def _from_wire(content: object) -> Record:
     return Record(content[0], **content[1])
 
 
-codec._record_from_wire = _from_wire
+codec.register_value_type(tags.RECORD, _from_wire)

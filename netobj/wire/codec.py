@@ -4,7 +4,9 @@ Data (None, bool, int, float, str, bytes, list, tuple, dict) is copied. Anything
 through the *ref hook* the caller supplies: it turns an entity (a Var, a protocol-decorated
 instance, a proxy) into a :class:`Ref`, or returns None to refuse it, and the value is then
 refused with :class:`~netobj.errors.MarshalError` naming its type and its path inside the
-value (``args[0]['items'][3]``).
+value (``args[0]['items'][3]``). Value types of the layers above (``netobj.Record``) encode
+themselves (``__netobj_wire__``) and register their decoder here
+(:func:`register_value_type`): this layer imports nothing above it.
 
 Decoding never imports or builds a class named by the wire: references are handed to the
 caller's *ref resolver*; exceptions become the builtin type of that name, a netobj error of
@@ -301,12 +303,6 @@ def _exception_from_wire(content: object, immutable: bool) -> object:
     return _decode_exception(content)
 
 
-def _record_hook(content: object, immutable: bool) -> object:
-    if _record_from_wire is None:
-        raise errors.ProtocolError("records are not supported by this site")
-    return _record_from_wire(content)
-
-
 class Unresolved:
     """Stands, in a leniently decoded batch, for a reference that could not be resolved."""
 
@@ -348,8 +344,36 @@ def _extra_hook(build: Callable[[Any], object]) -> Callable[[Any, bool], object]
     return hook
 
 
+# -- value types defined above the wire layer ----------------------------------------------
+
+#: Decoders of value types that netobj's higher layers define (``netobj.Record``): CBOR tag
+#: -> constructor taking the tag's decoded content (ProtocolError when it is malformed).
+#: Such a type encodes itself (``__netobj_wire__`` returns ``(tag, content)``); its module
+#: registers the way back with :func:`register_value_type` when it is imported, so this
+#: layer imports nothing above it. Every :class:`Decoder` made afterwards decodes the tag.
+_VALUE_TYPES: dict[int, Callable[[Any], object]] = {}
+
+# Tags whose meaning the codec itself fixes (a registration cannot change them).
+_BUILTIN_TAGS: Final = frozenset({tags.TUPLE, tags.REF, tags.EXCEPTION, *_REFUSED_SEMANTIC})
+
+
+def register_value_type(tag: int, build: Callable[[Any], object]) -> None:
+    """Decode CBOR tag ``tag`` with ``build(content)`` in every Decoder made from now on.
+
+    For value types of netobj's own layers; registering a tag again replaces its decoder (a
+    reloaded module). A site's per-Decoder hooks (``Decoder(extra=...)``) come on top.
+    """
+    if tag in _BUILTIN_TAGS:
+        raise ValueError(f"CBOR tag {tag} is decoded by the codec itself")
+    _VALUE_TYPES[tag] = build
+
+
 class Decoder:
     """Decodes values, handing references to ``resolve`` (the site's import table).
+
+    Besides data, references and exceptions it decodes the value types registered with
+    :func:`register_value_type` and the tags of ``extra`` (tag -> constructor of the tag's
+    content; the site's hooks for determined Vars).
 
     ``lenient=True``: a reference that cannot be resolved decodes to an :class:`Unresolved`
     marker instead of failing the whole value (used to isolate items of a batch).
@@ -380,9 +404,8 @@ class Decoder:
             tags.TUPLE: _tuple_from_wire,
             tags.REF: ref_from_wire,
             tags.EXCEPTION: _exception_from_wire,
-            tags.RECORD: _record_hook,
         }
-        for tag, build in (extra or {}).items():
+        for tag, build in (*_VALUE_TYPES.items(), *(extra or {}).items()):
             self._semantic[tag] = _extra_hook(build)
 
     def decode(self, data: bytes) -> object:
@@ -402,10 +425,6 @@ class Decoder:
             if isinstance(cause, errors.NetobjError):
                 raise cause from None
             raise errors.ProtocolError(f"malformed CBOR value: {exc}") from exc
-
-
-# Set by netobj.record at import; kept as a hook so the wire layer imports nothing above it.
-_record_from_wire: Callable[[object], object] | None = None
 
 
 def decode_exception(data: bytes) -> BaseException:
