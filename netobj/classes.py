@@ -20,7 +20,6 @@ from typing import Any, Final, TypeVar
 
 from netobj import errors
 
-C = TypeVar("C", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
 
 MOBILE_PROTOCOLS: Final = frozenset({"cached", "replicated"})
@@ -77,18 +76,6 @@ def is_read(cls: type, name: str) -> bool:
     return bool(getattr(getattr(cls, name, None), "__netobj_reads__", False))
 
 
-def public_methods(cls: type) -> dict[str, Callable[..., Any]]:
-    """The methods a proxy of ``cls`` offers: public callables defined by the class."""
-    out: dict[str, Callable[..., Any]] = {}
-    for name in dir(cls):
-        if name.startswith("_"):
-            continue
-        attr = getattr(cls, name, None)
-        if callable(attr) and not isinstance(attr, type):
-            out[name] = attr
-    return out
-
-
 def _custom(cls: type, name: str) -> bool:
     return getattr(cls, name, None) is not getattr(object, name, None)
 
@@ -103,18 +90,6 @@ def get_state(obj: object) -> object:
         raise errors.MarshalError(
             f"{qualified_name(cls)} has no __dict__: define __getstate__ and __setstate__"
         ) from None
-
-
-def set_state(obj: object, state: object) -> None:
-    cls = type(obj)
-    if _custom(cls, "__setstate__"):
-        obj.__setstate__(state)  # type: ignore[attr-defined]
-        return
-    if not isinstance(state, dict):
-        raise errors.ProtocolError(f"state of {qualified_name(cls)} must be a dict")
-    d = vars(obj)
-    d.clear()
-    d.update(state)
 
 
 def fresh(cls: type, state: object) -> object:
