@@ -10,17 +10,13 @@ Layout (each layer imports only the ones below it; see DESIGN.md section 7):
 * ``netobj.classes``     the allow-list of classes with mobile state
 * ``netobj.mobile``      cached and replicated objects at a site (glue to the machines)
 * ``netobj.site``        entity tables, tickets, dispatch
+* ``netobj.faults``      the fault API: fault_state, fault_stream, on_fault, fail_fast
 * this package           the public API, re-exported here; ``netobj.testing`` for tests
 """
 
 from netobj.api import (
-    FaultStream,
     active,
     cached,
-    fail_fast,
-    fault_state,
-    fault_stream,
-    on_fault,
     protocol_of,
     reads,
     replicated,
@@ -41,6 +37,7 @@ from netobj.errors import (
     UnificationError,
     UnknownEntityError,
 )
+from netobj.faults import FaultStream, fail_fast, fault_state, fault_stream, on_fault
 from netobj.port import Port, Stream
 from netobj.proxy import Proxy
 from netobj.record import Record
