@@ -79,6 +79,19 @@ class RemoteError(NetobjError):
         self.remote_traceback = traceback_text
 
 
+#: The message put in place of one that cannot be rendered (its ``__str__`` raised).
+UNRENDERABLE = "<exception str() failed>"
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or :data:`UNRENDERABLE` when that raises (it runs user code)."""
+    try:
+        text = str(exc)
+    except BaseException:  # user code: whatever it raises, we go on
+        return UNRENDERABLE
+    return text if type(text) is str else UNRENDERABLE
+
+
 __all__ = [
     "DeadlockError",
     "EntityFailure",

@@ -36,6 +36,14 @@ from netobj import classes, errors
 from netobj.protocols import migratory as mig
 from netobj.protocols import replicated as rep
 from netobj.proxy import Proxy
+from netobj.runtime.executor import (
+    Call,
+    Outcome,
+    failure,
+    run_async_call,
+    run_calls,
+    run_calls_async,
+)
 from netobj.var import _BOUND, Var
 from netobj.wire import codec
 from netobj.wire import netobj_pb2 as pb
@@ -51,8 +59,6 @@ _get_ident = threading.get_ident
 
 #: An operation: (function of the class, args, kwargs, result Var).
 Op = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Var[Any]]
-#: A finished remote call: (call_id, oneway, ok, value or exception) - as netobj.site.Outcome.
-Outcome = tuple[int, bool, bool, Any]
 OP = pb.Mobile
 
 
@@ -81,14 +87,13 @@ class MobileHost(Protocol):
 # -- running operations ------------------------------------------------------------------
 
 
+def _as_calls(obj: object, ops: Sequence[Op]) -> list[Call]:
+    return [(i, "", fn, [obj, *args], kwargs, False)
+            for i, (fn, args, kwargs, _) in enumerate(ops)]
+
+
 def _call_all(obj: object, ops: Sequence[Op]) -> list[tuple[bool, Any]]:
-    out: list[tuple[bool, Any]] = []
-    for fn, args, kwargs, _ in ops:
-        try:
-            out.append((True, fn(obj, *args, **kwargs)))
-        except BaseException as exc:  # every failure goes to the caller's Var
-            out.append((False, exc))
-    return out
+    return [(ok, value) for _, _, ok, value in run_calls(_as_calls(obj, ops))]
 
 
 async def run_ops(host: MobileHost, obj: object, ops: Sequence[Op],
@@ -101,14 +106,14 @@ async def run_ops(host: MobileHost, obj: object, ops: Sequence[Op],
         fn, args, kwargs, var = ops[i]
         if inspect.iscoroutinefunction(fn):
             try:
-                value = await fn(obj, *args, **kwargs)
+                ok, value = await run_async_call(fn, [obj, *args], kwargs)
             except asyncio.CancelledError:
                 var._reject(errors.SiteClosedError("the site closed while the call ran"))
                 raise
-            except Exception as exc:
-                var._reject(exc)
-            else:
+            if ok:
                 var._resolve(value)
+            else:
+                var._reject(value)
             i += 1
             continue
         j = i + 1
@@ -592,14 +597,8 @@ class ReplicaHomeEntity(Entity):
 
     async def _run_calls(self, calls: list[Any], is_async: bool) -> list[Outcome]:
         if is_async:
-            out: list[Outcome] = []
-            for call_id, _, fn, args, kwargs, oneway in calls:
-                try:
-                    out.append((call_id, oneway, True, await fn(*args, **kwargs)))
-                except Exception as exc:
-                    out.append((call_id, oneway, False, exc))
-            return out
-        result: list[Outcome] = await self.host._run_blocking(_run_calls, calls)
+            return await run_calls_async(calls)
+        result: list[Outcome] = await self.host._run_blocking(run_calls, calls)
         return result
 
     def on_message(self, link: Link, msg: pb.Mobile) -> None:
@@ -616,16 +615,6 @@ class ReplicaHomeEntity(Entity):
 
     def fault_state(self) -> str | None:
         return None
-
-
-def _run_calls(calls: list[Any]) -> list[Outcome]:
-    out: list[Outcome] = []
-    for call_id, _, fn, args, kwargs, oneway in calls:
-        try:
-            out.append((call_id, oneway, True, fn(*args, **kwargs)))
-        except Exception as exc:
-            out.append((call_id, oneway, False, exc))
-    return out
 
 
 class ReplicaEntity(_Guest):
@@ -767,8 +756,8 @@ def {name}(self{params}):
     if _nb_e.free:
         try:
             _nb_value = _nb_fn(_nb_e.obj{call})
-        except Exception as _nb_exc:
-            return _nb_failed(_nb_exc)
+        except BaseException as _nb_exc:  # one outcome, as netobj.runtime.executor.run_calls
+            return _nb_failed(_nb_failure(_nb_exc))
         _nb_v = _nb_Ready()
         _nb_v._state = 1  # _BOUND
         _nb_v._value = _nb_value
@@ -787,7 +776,7 @@ def {name}(self{params}):
 def _stub(name: str, fn: Callable[..., Any], inline: bool) -> Callable[..., Any]:
     """A proxy method with ``fn``'s signature (so that a call costs no argument packing)."""
     params, call, pos, kw, defaults = _signature_parts(fn)
-    ns: dict[str, Any] = {"_nb_fn": fn, "_nb_failed": _failed,
+    ns: dict[str, Any] = {"_nb_fn": fn, "_nb_failed": _failed, "_nb_failure": failure,
                           "_nb_Ready": _Ready, **defaults}
     source = (_STUB if inline else _STUB_REMOTE).format(name=name, params=params, call=call,
                                                         pos=pos, kw=kw)

@@ -40,6 +40,7 @@ from netobj.protocols.scheduling import ActiveHome, QueueFull, StationaryHome
 from netobj.protocols.variable import VarHolder, VarOwner
 from netobj.proxy import Proxy, ProxyHost, proxy_ref
 from netobj.record import Record  # noqa: F401 - registers the RECORD tag decoder
+from netobj.runtime.executor import Call, Outcome, failure, run_calls, run_calls_async
 from netobj.ticket import format_ticket, parse_ticket
 from netobj.transport.base import Connection, ConnectionLost, Transport
 from netobj.unify import unify
@@ -69,10 +70,8 @@ def _new_id(entropy: Callable[[int], bytes]) -> str:
 
 
 # Hot-path records are plain tuples (a dataclass costs several times more per call).
-#: An incoming call ready to run: (call_id, method, fn, args, kwargs, oneway).
-_Call = tuple[int, str, Callable[..., Any], list[Any], dict[str, Any], bool]
-#: A finished call: (call_id, oneway, ok, value or exception).
-Outcome = tuple[int, bool, bool, Any]
+#: An incoming call ready to run, and a finished one: see netobj.runtime.executor.
+_Call = Call
 #: A call waiting in the outbox: (result var, key, method, args, kwargs or None, oneway),
 #: the arguments already in wire form.
 _Outgoing = tuple[Var[Any], str, str, Sequence[Any], dict[str, Any] | None, bool]
@@ -133,13 +132,7 @@ class _Lane:
                     self._active = False
                     return
                 inv = self._queue.popleft()
-            outcomes: list[Outcome] = []
-            for call_id, _, fn, args, kwargs, oneway in inv.calls:
-                try:
-                    outcomes.append((call_id, oneway, True, fn(*args, **kwargs)))
-                except BaseException as exc:  # every failure goes to the caller
-                    outcomes.append((call_id, oneway, False, exc))
-            site._lane_done(export, inv, outcomes)
+            site._lane_done(export, inv, run_calls(inv.calls))
 
 
 class Site(ProxyHost):
@@ -1400,13 +1393,11 @@ class Site(ProxyHost):
             self._spawn(self._run_async(export, inv))
 
     async def _run_async(self, export: _Export, inv: _Invocation) -> None:
-        ((call_id, _, fn, args, kwargs, oneway),) = inv.calls
+        outcomes: list[Outcome] = []
         try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            self._finish(export, inv, [(call_id, oneway, False, exc)])
-        else:
-            self._finish(export, inv, [(call_id, oneway, True, result)])
+            await run_calls_async(inv.calls, outcomes)
+        finally:
+            self._finish(export, inv, outcomes)
 
     def _submit_lane(self, lane: _Lane) -> None:
         if self._pool is not None:
@@ -1434,12 +1425,17 @@ class Site(ProxyHost):
             done, self._done = self._done, deque()
             self._done_scheduled = False
         for export, inv, outcomes in done:
-            self._finish(export, inv, outcomes)
+            try:
+                self._finish(export, inv, outcomes)
+            except Exception:  # a bug of ours: log it, and finish the other calls
+                log.exception("finishing calls on %s failed", export.key)
 
     def _finish(self, export: _Export, inv: _Invocation, outcomes: list[Outcome]) -> None:
-        self._send_outcomes(inv.link, outcomes)
-        for start in export.machine.on_done(inv):
-            self._start(export, start.invocation, start.on_lane)
+        try:
+            self._send_outcomes(inv.link, outcomes)
+        finally:  # the object goes on whatever happened to the replies
+            for start in export.machine.on_done(inv):
+                self._start(export, start.invocation, start.on_lane)
 
     def _send_outcomes(self, link: Link, outcomes: list[Outcome]) -> None:
         """Reply to finished calls: one Reply, or ReplyBatches (split to fit the size limit)."""
@@ -1460,10 +1456,12 @@ class Site(ProxyHost):
                         value = codec.value_to_wire(value, hook, "result")
                     except errors.MarshalError as exc:
                         ok, value = False, codec.encode_exception_tag(exc)
+                    except Exception as exc:  # the result's own code raised
+                        ok, value = False, codec.encode_exception_tag(errors.MarshalError(
+                            f"the result could not be encoded: {type(exc).__name__}: "
+                            f"{errors.safe_str(exc)}"))
             else:
-                if not isinstance(value, Exception):
-                    value = errors.RemoteError(type(value).__name__, str(value))
-                value = codec.encode_exception_tag(value)
+                value = codec.encode_exception_tag(failure(value))
             items += (call_id, ok, value)
         if items:
             self._flush_before(link)

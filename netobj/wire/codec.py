@@ -225,6 +225,20 @@ def _builtin_exception(name: str) -> type[BaseException] | None:
 
 
 def encode_exception_tag(exc: BaseException) -> cbor2.CBORTag:
+    """The wire form of ``exc``. Never raises: the exception's own code (``__str__``, its
+    ``args``, its class attributes) may, and then a placeholder stands in for that part."""
+    try:
+        return _exception_tag(exc)
+    except BaseException:  # user code in a hostile exception
+        try:
+            name = type(exc).__name__
+            name = name if type(name) is str else "BaseException"
+        except BaseException:
+            name = "BaseException"
+        return cbor2.CBORTag(tags.EXCEPTION, [name, errors.UNRENDERABLE, [], ""])
+
+
+def _exception_tag(exc: BaseException) -> cbor2.CBORTag:
     cls = type(exc)
     if cls.__module__ == "builtins":
         name = cls.__qualname__
@@ -232,17 +246,19 @@ def encode_exception_tag(exc: BaseException) -> cbor2.CBORTag:
         name = f"netobj.{cls.__name__}"
     else:
         name = f"{cls.__module__}.{cls.__qualname__}"
+    if type(name) is not str:
+        raise TypeError("exception class name is not a str")
+    message = errors.safe_str(exc)
     args: list[object] = []
     for a in exc.args:
         if type(a) in _SCALARS:
             args.append(a)
         else:
-            args = [str(exc)]
+            args = [message]
             break
     if isinstance(exc, errors.RemoteError):
         name, message, tb_text = exc.type_name, exc.remote_message, exc.remote_traceback
     else:
-        message = str(exc)
         tb_text = "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:]
     return cbor2.CBORTag(tags.EXCEPTION, [name, message, args, tb_text])
 

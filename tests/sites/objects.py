@@ -242,3 +242,76 @@ class Gate:
 
     def get(self) -> int:
         return self.n
+
+
+class Unprintable(Exception):
+    """An exception that cannot be rendered: its ``__str__`` and ``__repr__`` raise."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ of Unprintable")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ of Unprintable")
+
+
+class _Odd:
+    """Methods that raise what a hostile or careless user's code raises."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def ok(self, x: int) -> int:
+        self.n += 1
+        return x
+
+    async def async_ok(self, x: int) -> int:
+        self.n += 1
+        return x
+
+    def unprintable(self) -> None:
+        raise Unprintable("hidden")
+
+    async def async_unprintable(self) -> None:
+        raise Unprintable("hidden")
+
+    def exits(self) -> None:
+        raise SystemExit(3)
+
+    def interrupts(self) -> None:
+        raise KeyboardInterrupt
+
+    async def async_cancelled(self) -> None:
+        raise asyncio.CancelledError("raised by the method itself")
+
+    async def async_exits(self) -> None:
+        raise SystemExit(4)
+
+    def returns_unencodable(self) -> object:
+        return Unencodable()
+
+
+class Unencodable:
+    """A result whose marshalling runs user code that raises (not a MarshalError)."""
+
+    def __reduce__(self) -> object:
+        raise RuntimeError("cannot reduce")
+
+
+@netobj.stationary
+class OddStationary(_Odd):
+    pass
+
+
+@netobj.active
+class OddActive(_Odd):
+    pass
+
+
+@netobj.cached
+class OddCached(_Odd):
+    pass
+
+
+@netobj.replicated
+class OddReplicated(_Odd):
+    pass

@@ -40,6 +40,10 @@ async def main() -> None:
             "var": lambda: netobj.Var(),
             "moving": lambda: objects.MovingCounter(),
             "shared": lambda: objects.SharedCounter(),
+            "odd_stationary": lambda: objects.OddStationary(),
+            "odd_active": lambda: objects.OddActive(),
+            "odd_cached": lambda: objects.OddCached(),
+            "odd_replicated": lambda: objects.OddReplicated(),
         }
         for name in args.expose:
             print("TICKET", name, site.offer(made[name]()), flush=True)
