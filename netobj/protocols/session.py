@@ -77,8 +77,8 @@ class AckBeyondSent(ProtocolError):
 class Session:
     """Sequence numbers and the resend window of one link (see the module docstring)."""
 
-    __slots__ = ("_last_sent", "_mark", "_unacked", "acked_upto", "in_seq", "max_unacked",
-                 "out_seq", "peer", "phase", "reason")
+    __slots__ = ("_closed", "_last_sent", "_mark", "_unacked", "acked_upto", "in_seq",
+                 "max_unacked", "out_seq", "peer", "phase", "reason")
 
     def __init__(self, max_unacked: int = MAX_UNACKED_DEFAULT, peer: str = "") -> None:
         if max_unacked < 1:
@@ -87,6 +87,7 @@ class Session:
         #: names the peer in error messages only
         self.peer = peer
         self.phase = Phase.DISCONNECTED
+        self._closed = False  # phase is CLOSED (a bool: tested on every envelope)
         #: why the session was closed ("" while it is not)
         self.reason = ""
         #: the last seq reserved by next_seq
@@ -111,27 +112,29 @@ class Session:
 
         Raises :class:`SessionClosed` once closed, :class:`WindowFull` when the window holds
         ``max_unacked`` envelopes."""
-        if self.phase is Phase.CLOSED:
+        if self._closed or len(self._unacked) >= self.max_unacked:
+            self._refuse()
+        self.out_seq = seq = self.out_seq + 1
+        return seq
+
+    def _refuse(self) -> None:
+        if self._closed:
             raise SessionClosed(f"site {self.peer} failed permanently: {self.reason}")
-        if len(self._unacked) >= self.max_unacked:
-            raise WindowFull(f"link to {self.peer} has {len(self._unacked)} unacknowledged "
-                             f"messages (max_unacked={self.max_unacked})")
-        self.out_seq += 1
-        return self.out_seq
+        raise WindowFull(f"link to {self.peer} has {len(self._unacked)} unacknowledged "
+                         f"messages (max_unacked={self.max_unacked})")
 
     def sent(self, seq: int, envelope: bytes) -> None:
         """Record the envelope reserved as ``seq``: it waits in the window until acked.
 
         Each reserved seq is sent once, in order (``ValueError`` otherwise). A closed session
         drops it (the failure already took back what it had)."""
-        if seq != self._last_sent + 1 or seq > self.out_seq:
-            if self.phase is Phase.CLOSED:
+        if seq != self._last_sent + 1 or seq > self.out_seq or self._closed:
+            if self._closed:
                 return
             raise ValueError(f"sent seq {seq}: expected {self._last_sent + 1} "
                              f"(reserved up to {self.out_seq})")
         self._last_sent = seq
-        if self.phase is not Phase.CLOSED:
-            self._unacked.append((seq, envelope))
+        self._unacked.append((seq, envelope))
 
     def acked(self, upto: int) -> bool:
         """The peer has everything up to ``upto``. True if that emptied the window (a drain
@@ -163,7 +166,7 @@ class Session:
         one), False for a duplicate (or after close). :class:`SequenceGap` if it skips."""
         in_seq = self.in_seq
         if seq == in_seq + 1:
-            if self.phase is Phase.CLOSED:
+            if self._closed:
                 return False
             self.in_seq = seq
             return True
@@ -211,6 +214,7 @@ class Session:
             return []
         taken_back = self.undelivered()
         self.phase = Phase.CLOSED
+        self._closed = True
         self.reason = reason
         self._unacked.clear()
         return taken_back
