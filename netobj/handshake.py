@@ -9,7 +9,8 @@ frame (:func:`read_hello`: it must be one valid Hello of our protocol version), 
 with its own Hello, or - when it will not take the connection - with a Goodbye:
 
 * ``permanent`` when it declared the dialer failed (the dialer then fails its side too);
-* not permanent for a duplicate (both sites dialled at once; the other connection wins);
+* not permanent for a duplicate (both sites dialled at once; the other connection wins,
+  :func:`replaces`);
 * a Hello with ``wrong_incarnation`` when the dialer expects a site id this process is not.
 
 :func:`dial` is the dialer's side: it returns the acceptor's Hello, raises
@@ -73,6 +74,13 @@ def permanent_goodbye(data: bytes | None) -> str | None:
         if goodbye.permanent:
             return goodbye.reason or "the peer said goodbye for good"
     return None
+
+
+def replaces(new_dialer: str, current_dialer: str) -> bool:
+    """Two connections between the same two sites (both dialled at once): does the new one,
+    dialled by ``new_dialer``, replace the current one? The one dialled by the smaller site
+    id wins, on both sides, so that they converge on one stream."""
+    return min(new_dialer, current_dialer) == new_dialer
 
 
 # -- dialer --------------------------------------------------------------------------------

@@ -92,8 +92,8 @@ StateHandler = Callable[["Link", FaultState, FaultState, str], None]
 def _clock_ns(loop: asyncio.AbstractEventLoop) -> Callable[[], int]:
     """The loop's clock in nanoseconds (virtual in simulations, so schedules replay
     exactly); never 0."""
-    if type(loop).time is asyncio.BaseEventLoop.time:  # time.monotonic(), without a frame
-        return time.monotonic_ns
+    if type(loop).time is asyncio.BaseEventLoop.time and "time" not in vars(loop):
+        return time.monotonic_ns  # what loop.time() reads, without a Python frame
     return lambda: int(loop.time() * 1e9) + 1
 
 
@@ -208,10 +208,8 @@ class Link:
                     and conn.send_nowait(frames.build_frame([envelope], self._session.in_seq))):
                 # nothing queued or being written, and the carrier writes synchronously:
                 # the same order, one task switch less; the ack rides along
-                self._ack_due = False
-                if self._ack_timer is not None:
-                    self._ack_timer.cancel()
-                    self._ack_timer = None
+                if self._ack_due or self._ack_timer is not None:
+                    self._ack_sent()
                 stats = self.stats
                 stats["frames_out"] += 1
                 stats["envelopes_out"] += 1
@@ -264,8 +262,7 @@ class Link:
         if self.state is _PERM or self._closing:
             return False
         if self._conn is not None:
-            # Two connections: the one dialled by the smaller site id wins, on both sides.
-            if min(dialer, self._conn_dialer) != dialer:
+            if not handshake.replaces(dialer, self._conn_dialer):
                 return False
             old = self._conn
             self._detach(old)
@@ -353,10 +350,8 @@ class Link:
                     env = q.popleft()
                     batch.append(env)
                     size += len(env)
-                self._ack_due = False
-                if self._ack_timer is not None:
-                    self._ack_timer.cancel()
-                    self._ack_timer = None
+                if self._ack_due or self._ack_timer is not None:
+                    self._ack_sent()
                 data = frames.build_frame(batch, session.in_seq)
                 stats["frames_out"] += 1
                 stats["envelopes_out"] += len(batch)
@@ -463,6 +458,12 @@ class Link:
         if self._ack_due or self._ack_timer is not None:
             return
         self._ack_timer = self._loop.call_later(self.config.ack_delay_s, self._ack_now)
+
+    def _ack_sent(self) -> None:  # a frame is going out: it carries the ack
+        self._ack_due = False
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
 
     def _ack_now(self) -> None:
         self._ack_timer = None
