@@ -2,43 +2,38 @@
 
 Theory of operation
 -------------------
-A :class:`Link` outlives connections. Sequenced envelopes (calls, replies, ...) get
-``seq = 1, 2, 3, ...`` per direction and stay in ``_unacked`` until the peer's cumulative ack
-covers them. Each side tracks ``in_seq``, the highest seq it delivered; an envelope with
-``seq <= in_seq`` is a duplicate and is dropped, one with ``seq > in_seq + 1`` means the stream
-skipped something, which a transport never does, so the connection is closed and re-made.
-On every new connection both sides send ``Hello(last_received=in_seq)`` and resend the
-unacked suffix after the other's ``last_received``. Result: exactly-once FIFO delivery per
-site pair across reconnects, until the link is declared ``perm_fail``.
+A :class:`Link` outlives connections. It is the asyncio pump around three parts that make
+the decisions, each with its own theory of operation:
 
-Roles. The site that needed the peer first *dials*; the other *accepts*. After a break only
-the dialer redials (the acceptor cannot know a reachable address of a dialer behind a relay
-or a NAT). When both dial at once, the connection dialled by the smaller site id wins on
-both sides, so they converge on one stream.
+* :mod:`netobj.protocols.session` - sequence numbers, cumulative acks, the resend window and
+  de-duplication: exactly-once FIFO delivery per site pair across reconnects, until the
+  link is declared ``perm_fail``;
+* :mod:`netobj.protocols.liveness` - heartbeats, the round-trip estimate and the fault state
+  ``ok`` / ``temp_fail`` / ``perm_fail`` (:attr:`Link.temp_after_s` of silence makes a link
+  ``temp_fail``, any traffic ``ok`` again, ``perm_timeout_s`` of ``temp_fail`` ``perm_fail``);
+* :mod:`netobj.handshake` (the Hello exchange, both roles) and :mod:`netobj.dialer` (who
+  redials, with which backoff; the acceptor's probe).
 
-Fault state (``ok`` / ``temp_fail`` / ``perm_fail``). Heartbeats go out when a link has been
-quiet for ``heartbeat_interval_s`` and are echoed, which measures the round trip. Silence from
-the peer for :attr:`Link.temp_after_s` (two heartbeat intervals plus four round-trip timeouts,
-within ``temp_timeout_min_s`` .. ``temp_timeout_s``) makes the link ``temp_fail``, and any
-traffic makes it ``ok`` again. ``perm_fail`` is final: the dialled address
-refuses connections, answers with another incarnation, the peer says goodbye for good, the
-link stays ``temp_fail`` for ``perm_timeout_s``, or the program declares it. An acceptor
-whose connection broke cannot redial, but it *probes* the peer's advertised address every
-``probe_interval_s`` with a bare connect: a refusal there is the same evidence. It probes only
-an address on the host the connection came from (behind NAT the advertised address may name
-another machine, whose refusal would prove nothing).
+The pump owns the connection, a writer task (batches queued envelopes into frames; the ack
+rides along), a reader task (parses frames, feeds the machines, hands new envelopes to
+``on_envelope``), a delayed-ack timer and a monitor task that ticks the failure detector.
+
+``perm_fail`` is final: the dialled address refuses connections, answers with another
+incarnation, the peer says goodbye for good, the link stays ``temp_fail`` for
+``perm_timeout_s``, a probe is refused, or the program declares it.
 
 Bounds: ``max_unacked`` envelopes may wait for an ack (beyond that sending fails with
 TempFailure); frames are at most the transport's ``max_frame_bytes`` (a larger or malformed
-inbound frame closes that connection with a logged reason).
+inbound frame, a sequence gap or an ack of something never sent closes that connection with
+a logged reason).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -46,23 +41,24 @@ from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
-from netobj.errors import PermFailure, TempFailure
-from netobj.transport.base import Connection, ConnectionLost, ConnectRefused, Transport
+from netobj import handshake
+from netobj.dialer import Dialer
+from netobj.dialer import address_host as _address_host
+from netobj.dialer import peer_host as _peer_host
+from netobj.handshake import HandshakeError, read_hello
+from netobj.protocols.liveness import INITIAL_RTO_NS, FaultState, Liveness, Transition
+from netobj.protocols.session import MAX_UNACKED_DEFAULT, AckBeyondSent, SequenceGap, Session
+from netobj.transport.base import Connection, ConnectionLost, Transport
 from netobj.wire import frames
 from netobj.wire import netobj_pb2 as pb
 
+__all__ = ["INITIAL_RTO_S", "MAX_UNACKED_DEFAULT", "EnvelopeHandler", "FaultState",
+           "HandshakeError", "Link", "LinkConfig", "StateHandler", "_address_host",
+           "_peer_host", "read_hello"]
+
 log = logging.getLogger("netobj.link")
 
-MAX_UNACKED_DEFAULT: Final = 1_000_000
-
-
-class FaultState(enum.Enum):
-    OK = "ok"
-    TEMP_FAIL = "temp_fail"
-    PERM_FAIL = "perm_fail"
-
-    def __str__(self) -> str:
-        return self.value
+_PERM: Final = FaultState.PERM_FAIL
 
 
 @dataclass(frozen=True)
@@ -87,38 +83,29 @@ class LinkConfig:
 
 
 #: The round-trip timeout assumed before the first sample.
-INITIAL_RTO_S: Final = 0.25
-
-
-class HandshakeError(Exception):
-    """The first frame on a connection was not an acceptable Hello."""
-
-
-def read_hello(data: bytes | None, max_frame_bytes: int) -> pb.Hello:
-    if data is None:
-        raise HandshakeError("connection closed before the handshake")
-    if len(data) > max_frame_bytes:
-        raise HandshakeError(f"handshake frame of {len(data)} bytes over the limit")
-    try:
-        frame = frames.parse_frame(data)
-    except DecodeError as exc:
-        raise HandshakeError(f"malformed handshake frame: {exc}") from exc
-    if len(frame.envelopes) != 1 or frame.envelopes[0].WhichOneof("body") != "hello":
-        raise HandshakeError("first frame is not a Hello")
-    hello: pb.Hello = frame.envelopes[0].hello
-    if hello.protocol_version != frames.PROTOCOL_VERSION:
-        raise HandshakeError(f"unsupported protocol version {hello.protocol_version}")
-    if not hello.site_id:
-        raise HandshakeError("Hello without a site id")
-    return hello
-
+INITIAL_RTO_S: Final = INITIAL_RTO_NS / 1e9
 
 EnvelopeHandler = Callable[["Link", pb.Envelope], None]
 StateHandler = Callable[["Link", FaultState, FaultState, str], None]
 
 
+def _clock_ns(loop: asyncio.AbstractEventLoop) -> Callable[[], int]:
+    """The loop's clock in nanoseconds (virtual in simulations, so schedules replay
+    exactly); never 0."""
+    if type(loop).time is asyncio.BaseEventLoop.time and "time" not in vars(loop):
+        return time.monotonic_ns  # what loop.time() reads, without a Python frame
+    return lambda: int(loop.time() * 1e9) + 1
+
+
 class Link:
-    """The session with one peer site."""
+    """The session with one peer site.
+
+    ``next_seq()`` reserves the next sequence number (PermFailure once the link failed,
+    TempFailure when ``max_unacked`` envelopes wait); the caller then passes the envelope
+    built with it to :meth:`send_sequenced`.
+    """
+
+    next_seq: Callable[[], int]
 
     def __init__(
         self,
@@ -140,39 +127,35 @@ class Link:
         self.config = config
         self._on_envelope = on_envelope
         self._on_state = on_state
+        #: the liveness machine's state, mirrored here as a plain attribute (read per call)
         self.state = FaultState.OK
         self.perm_reason = ""
-        # sequencing
-        self._out_seq = 0
-        self._in_seq = 0
-        self._acked_by_peer = 0
-        self._unacked: deque[tuple[int, bytes]] = deque()
-        # Every envelope with seq <= this may have been handed to a connection that is gone;
-        # later ones queued while no connection was up were never written anywhere.
-        self._written_watermark = 0
+        self._session = session = Session(config.max_unacked, peer_address)
+        self.next_seq = session.next_seq  # no frame of our own on the hot path
+        self._sent = session.sent
+        # what the permanent failure took back, while on_state runs (see undelivered)
+        self._taken_back: list[bytes] | None = None
         self._sendq: deque[bytes] = deque()
         self._ack_due = False
-        # connection
         self._conn: Connection | None = None
         self._conn_dialer = ""  # site id of whoever dialled the current connection
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._dial_task: asyncio.Task[None] | None = None
-        self._is_dialer = False
-        self._ever_connected = False
         self._closing = False
-        self._last_probe = 0.0
-        self._probing = False
-        # the host an accepted connection came from (probes only an address on that host)
-        self._seen_host: str | None = None
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._last_heard = loop.time()
-        self._last_sent = loop.time()
-        self._temp_since: float | None = None
-        # round-trip estimate from echoed heartbeats (RFC 6298 style), seconds
-        self.srtt: float | None = None
-        self.rttvar = 0.0
+        self._now_ns = _clock_ns(loop)
+        self._liveness = Liveness(
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            temp_timeout_min_s=config.temp_timeout_min_s, temp_timeout_s=config.temp_timeout_s,
+            perm_timeout_s=config.perm_timeout_s, now_ns=self._now_ns())
+        self._dialer = Dialer(
+            transport=transport, address=lambda: self.peer_address,
+            wanted=self._wants_connection, connected=lambda: self._conn is not None,
+            handshake=self._dial_handshake, on_gone=self.declare_perm,
+            redial_min_s=config.redial_min_s, redial_max_s=config.redial_max_s,
+            connect_timeout_s=config.handshake_timeout_s,
+            probe_interval_s=config.probe_interval_s)
         self._ack_timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Event | None = None
         # the connection a write is in progress on (the writer's, or a Hello about to go):
@@ -184,10 +167,11 @@ class Link:
                       "reconnects": 0, "dup_dropped": 0}
 
     def __repr__(self) -> str:
+        s = self._session
         return (
             f"<Link {self.our_id[:8]}->{self.peer_id[:8] or '?'} {self.peer_address} "
-            f"{self.state} connected={self._conn is not None} out={self._out_seq} "
-            f"in={self._in_seq} unacked={len(self._unacked)}>"
+            f"{self.state} connected={self._conn is not None} out={s.out_seq} "
+            f"in={s.in_seq} unacked={s.unacked}>"
         )
 
     @property
@@ -197,22 +181,19 @@ class Link:
     @property
     def first_dial(self) -> bool:
         """Dialling a peer never reached yet (what is queued has not been written anywhere)."""
-        return (self._conn is None and not self._ever_connected and self._is_dialer
+        d = self._dialer
+        return (self._conn is None and not d.ever_connected and d.is_dialer
                 and self.state is FaultState.OK)
 
-    # -- sending ------------------------------------------------------------------------------
+    @property
+    def _out_seq(self) -> int:
+        return self._session.out_seq
 
-    def next_seq(self) -> int:
-        """Reserve the next sequence number (the caller then passes the envelope to send)."""
-        if self.state is FaultState.PERM_FAIL:
-            raise PermFailure(f"site {self.peer_address} failed permanently: {self.perm_reason}")
-        if len(self._unacked) >= self.config.max_unacked:
-            raise TempFailure(
-                f"link to {self.peer_address} has {len(self._unacked)} unacknowledged "
-                f"messages (max_unacked={self.config.max_unacked})"
-            )
-        self._out_seq += 1
-        return self._out_seq
+    @property
+    def _in_seq(self) -> int:
+        return self._session.in_seq
+
+    # -- sending ------------------------------------------------------------------------------
 
     def send_sequenced(self, seq: int, envelope: bytes, more: bool = False) -> None:
         """Queue a sequenced envelope (serialized with ``seq`` from :meth:`next_seq`).
@@ -220,25 +201,24 @@ class Link:
         ``more``: the caller is sending several now; they go through the writer, which
         batches them into frames. A lone envelope may be written at once (see below).
         """
-        self._unacked.append((seq, envelope))
+        self._sent(seq, envelope)
         conn = self._conn
         if conn is not None:
             if (not more and not self._sendq and self._busy is None
-                    and conn.send_nowait(frames.build_frame([envelope], self._in_seq))):
+                    and conn.send_nowait(frames.build_frame([envelope], self._session.in_seq))):
                 # nothing queued or being written, and the carrier writes synchronously:
                 # the same order, one task switch less; the ack rides along
-                self._ack_due = False
-                if self._ack_timer is not None:
-                    self._ack_timer.cancel()
-                    self._ack_timer = None
-                self.stats["frames_out"] += 1
-                self.stats["envelopes_out"] += 1
-                self._last_sent = self._loop.time()
+                if self._ack_due or self._ack_timer is not None:
+                    self._ack_sent()
+                stats = self.stats
+                stats["frames_out"] += 1
+                stats["envelopes_out"] += 1
+                self._liveness.last_sent_ns = self._now_ns()
                 return
             self._sendq.append(envelope)
             self._wake.set()
-        elif not self._is_dialer or self._dial_task is None:
-            self._ensure_dialing()
+        elif self._dialer.task is None:
+            self._dialer.ensure()
 
     def _send_control(self, envelope: bytes) -> None:
         if self._conn is not None:
@@ -249,72 +229,19 @@ class Link:
 
     def start_dialing(self) -> None:
         """Become the dialer for this link and connect (no-op if connected or dialling)."""
-        self._is_dialer = True
-        self._ensure_dialing()
+        self._dialer.start()
 
-    def _ensure_dialing(self) -> None:
-        if not self._is_dialer:
-            # An acceptor waits for the dialer to come back; messages stay in _unacked.
-            return
-        if self._dial_task is None and self._conn is None and not self._closing:
-            if self.state is FaultState.PERM_FAIL:
-                return
-            self._dial_task = asyncio.ensure_future(self._dial_loop())
-
-    async def _dial_loop(self) -> None:
-        delay = 0.0
-        try:
-            while not self._closing and self.state is not FaultState.PERM_FAIL:
-                if self._conn is not None:
-                    return
-                if delay:
-                    await asyncio.sleep(delay)
-                delay = min(max(delay * 2, self.config.redial_min_s), self.config.redial_max_s)
-                try:
-                    conn = await asyncio.wait_for(
-                        self._transport.connect(self.peer_address),
-                        self.config.handshake_timeout_s,
-                    )
-                except ConnectRefused as exc:
-                    self.declare_perm(f"connection refused by {self.peer_address}: {exc}")
-                    return
-                except (ConnectionLost, OSError, TimeoutError) as exc:
-                    log.debug("dial %s failed: %s", self.peer_address, exc)
-                    continue
-                try:
-                    await self._dial_handshake(conn)
-                except ConnectRefused as exc:
-                    await conn.close()
-                    self.declare_perm(f"connection refused by {self.peer_address}: {exc}")
-                    return
-                except (ConnectionLost, TimeoutError, HandshakeError, OSError) as exc:
-                    log.debug("handshake with %s failed: %s", self.peer_address, exc)
-                    await conn.close()
-                    continue
-                return
-        finally:
-            self._dial_task = None
+    def _wants_connection(self) -> bool:
+        return self._conn is None and not self._closing and self.state is not _PERM
 
     async def _dial_handshake(self, conn: Connection) -> None:
-        started = self._loop.time()
-        await conn.send(
-            frames.hello(self.our_id, self.our_address, self.peer_id, self._in_seq)
-        )
-        data = await asyncio.wait_for(conn.recv(), self.config.handshake_timeout_s)
-        self._rtt_sample(self._loop.time() - started)  # the first round-trip sample
-        refusal = _permanent_goodbye(data)
-        if refusal is not None:  # the peer declared us failed: so be it, on both sides
-            await conn.close()
-            self.declare_perm(refusal)
-            return
-        hello = read_hello(data, self._transport.max_frame_bytes)
-        if hello.wrong_incarnation or (self.peer_id and hello.site_id != self.peer_id):
-            await conn.close()
-            self.declare_perm(
-                f"{self.peer_address} is now another incarnation ({hello.site_id[:8]}); "
-                f"site {self.peer_id[:8]} is gone"
-            )
-            return
+        started = self._now_ns()
+        hello = await handshake.dial(
+            conn, our_id=self.our_id, our_address=self.our_address, peer_id=self.peer_id,
+            peer_address=self.peer_address, last_received=self._session.in_seq,
+            max_frame_bytes=self._transport.max_frame_bytes,
+            timeout_s=self.config.handshake_timeout_s)
+        self._liveness.rtt_sample(self._now_ns() - started)  # the first round-trip sample
         if not self._attach(conn, hello, dialer=self.our_id):
             await conn.close()
 
@@ -323,45 +250,45 @@ class Link:
         if not self._attach(conn, hello, dialer=hello.site_id, reply_hello=True):
             # A peer declared failed is never talked to again, even if it answers later:
             # it hears so (and fails its side too).
-            dead = self.state is FaultState.PERM_FAIL
-            goodbye = (frames.goodbye(f"site {self.our_id[:8]} declared you failed "
-                                      f"({self.perm_reason})", True) if dead
-                       else frames.goodbye("duplicate", False))
-            with contextlib.suppress(ConnectionLost):
-                await conn.send(frames.build_frame([goodbye], 0))
+            await handshake.refuse(
+                conn, our_id=self.our_id,
+                dead_reason=self.perm_reason if self.state is _PERM else None)
             return
-        await self._conn_done(conn)
+        await self._closed_event(conn).wait()
 
     def _attach(
         self, conn: Connection, hello: pb.Hello, *, dialer: str, reply_hello: bool = False
     ) -> bool:
-        if self.state is FaultState.PERM_FAIL or self._closing:
+        if self.state is _PERM or self._closing:
             return False
         if self._conn is not None:
-            # Two connections: the one dialled by the smaller site id wins, on both sides.
-            if min(dialer, self._conn_dialer) != dialer:
+            if not handshake.replaces(dialer, self._conn_dialer):
                 return False
             old = self._conn
             self._detach(old)
             self._spawn(old.close("replaced"))
-        if hello.last_received > self._out_seq:
+        try:
+            resend = self._session.reconnected(hello.last_received)
+        except AckBeyondSent:
             log.warning("%r: peer claims seq %d we never sent; refusing connection",
                         self, hello.last_received)
             return False
         if not self.peer_id:
             self.peer_id = hello.site_id
-        if hello.address:
-            self.peer_address = self.peer_address or hello.address
+        if hello.address and not self.peer_address:
+            self.peer_address = self._session.peer = hello.address
+        d = self._dialer
         if reply_hello:  # accepted: remember where the peer really is
-            self._seen_host = _peer_host(conn.peer)
-        if self._ever_connected:
+            d.seen_host = _peer_host(conn.peer)
+        if d.ever_connected:
             self.stats["reconnects"] += 1
-            self.stats["resent"] += len(self._unacked)
-        self._ever_connected = True
+            self.stats["resent"] += len(resend)
+        d.ever_connected = True
         self._conn = conn
         self._conn_dialer = dialer
-        self._ack(hello.last_received)
-        self._sendq = deque(env for _, env in self._unacked)
+        if not resend and self._drain_waiter is not None:
+            self._drain_waiter.set()
+        self._sendq = deque(resend)
         # the acceptor's Hello goes first, before any frame written directly
         self._busy = conn if reply_hello else None
         self._spawn(self._writer(conn, reply_hello))
@@ -374,9 +301,6 @@ class Link:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _conn_done(self, conn: Connection) -> None:
-        await self._closed_event(conn).wait()
-
     def _closed_event(self, conn: Connection) -> asyncio.Event:
         ev = getattr(conn, "_netobj_closed", None)
         if ev is None:
@@ -386,7 +310,7 @@ class Link:
 
     def _detach(self, conn: Connection) -> None:
         if self._conn is conn:
-            self._written_watermark = self._out_seq
+            self._session.disconnected()
             self._conn = None
             self._conn_dialer = ""
             self._sendq.clear()
@@ -400,17 +324,17 @@ class Link:
         self._detach(conn)
         self._spawn(conn.close(reason))
         if not self._closing:
-            self._ensure_dialing()
+            self._dialer.ensure()
 
     # -- writer / reader --------------------------------------------------------------------
 
     async def _writer(self, conn: Connection, reply_hello: bool) -> None:
+        session, liveness, now_ns, stats = self._session, self._liveness, self._now_ns, self.stats
         try:
             if reply_hello:
                 try:
-                    await conn.send(
-                        frames.hello(self.our_id, self.our_address, self.peer_id, self._in_seq)
-                    )
+                    await handshake.reply(conn, our_id=self.our_id, our_address=self.our_address,
+                                          peer_id=self.peer_id, last_received=session.in_seq)
                 finally:
                     self._release(conn)
             while self._conn is conn:
@@ -426,14 +350,12 @@ class Link:
                     env = q.popleft()
                     batch.append(env)
                     size += len(env)
-                self._ack_due = False
-                if self._ack_timer is not None:
-                    self._ack_timer.cancel()
-                    self._ack_timer = None
-                data = frames.build_frame(batch, self._in_seq)
-                self.stats["frames_out"] += 1
-                self.stats["envelopes_out"] += len(batch)
-                self._last_sent = self._loop.time()
+                if self._ack_due or self._ack_timer is not None:
+                    self._ack_sent()
+                data = frames.build_frame(batch, session.in_seq)
+                stats["frames_out"] += 1
+                stats["envelopes_out"] += len(batch)
+                liveness.last_sent_ns = now_ns()
                 self._busy = conn
                 try:
                     await conn.send(data)
@@ -449,6 +371,10 @@ class Link:
 
     async def _reader(self, conn: Connection) -> None:
         max_bytes = self._transport.max_frame_bytes
+        session = self._session
+        received, acked = session.received, session.acked
+        heard, now_ns = self._liveness.heard, self._now_ns
+        on_envelope, stats, parse = self._on_envelope, self.stats, frames.parse_frame
         try:
             while self._conn is conn:
                 data = await conn.recv()
@@ -463,36 +389,44 @@ class Link:
                     self._connection_lost(conn, "oversized frame")
                     return
                 try:
-                    frame = frames.parse_frame(data)
+                    frame = parse(data)
                 except DecodeError as exc:
                     log.warning("closing connection from %s: malformed frame (%s)",
                                 conn.peer, exc)
                     self._connection_lost(conn, "malformed frame")
                     return
-                self.stats["frames_in"] += 1
-                self._heard()
+                stats["frames_in"] += 1
+                resumed = heard(now_ns())
+                if resumed is not None:
+                    self._notify(resumed)
                 if frame.ack:
-                    self._ack(frame.ack)
-                for env in frame.envelopes:
+                    try:
+                        if acked(frame.ack) and self._drain_waiter is not None:
+                            self._drain_waiter.set()
+                    except AckBeyondSent as exc:
+                        log.warning("closing connection from %s: %s", conn.peer, exc)
+                        self._connection_lost(conn, "ack beyond sent")
+                        return
+                envelopes = frame.envelopes
+                for env in envelopes:
                     seq = env.seq
                     if seq == 0:
                         if not self._control(conn, env):
                             return
                         continue
-                    if seq <= self._in_seq:
-                        self.stats["dup_dropped"] += 1
-                        continue
-                    if seq != self._in_seq + 1:
-                        log.warning("closing connection from %s: sequence gap (%d after %d)",
-                                    conn.peer, seq, self._in_seq)
+                    try:
+                        if not received(seq):
+                            stats["dup_dropped"] += 1
+                            continue
+                    except SequenceGap as exc:
+                        log.warning("closing connection from %s: %s", conn.peer, exc)
                         self._connection_lost(conn, "sequence gap")
                         return
-                    self._in_seq = seq
                     try:
-                        self._on_envelope(self, env)
+                        on_envelope(self, env)
                     except Exception:
                         log.exception("%r: handling envelope %d failed", self, seq)
-                if frame.envelopes and frame.envelopes[-1].seq:
+                if envelopes and envelopes[-1].seq:
                     self._schedule_ack()
         except ConnectionLost as exc:
             self._connection_lost(conn, str(exc))
@@ -504,7 +438,7 @@ class Link:
         if kind == "heartbeat":
             hb = env.heartbeat
             if hb.echo_ns:  # our heartbeat came back: a round-trip sample
-                self._rtt_sample((self._now_ns() - hb.echo_ns) / 1e9)
+                self._liveness.rtt_sample(self._now_ns() - hb.echo_ns)
             elif hb.sent_ns:
                 self._send_control(frames.heartbeat(0, hb.sent_ns))
             return True
@@ -525,131 +459,88 @@ class Link:
             return
         self._ack_timer = self._loop.call_later(self.config.ack_delay_s, self._ack_now)
 
+    def _ack_sent(self) -> None:  # a frame is going out: it carries the ack
+        self._ack_due = False
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+
     def _ack_now(self) -> None:
         self._ack_timer = None
         self._ack_due = True
         self._wake.set()
 
-    def _ack(self, upto: int) -> None:
-        if upto <= self._acked_by_peer:
-            return
-        self._acked_by_peer = upto
-        unacked = self._unacked
-        while unacked and unacked[0][0] <= upto:
-            unacked.popleft()
-        if not unacked and self._drain_waiter is not None:
-            self._drain_waiter.set()
-
     # -- fault state ----------------------------------------------------------------------
 
-    def _now_ns(self) -> int:
-        # the loop's clock (virtual in simulations, so schedules replay exactly); never 0
-        return int(self._loop.time() * 1e9) + 1
+    @property
+    def srtt(self) -> float | None:
+        """Smoothed round trip, seconds (None before the first sample)."""
+        srtt = self._liveness.srtt_ns
+        return None if srtt is None else srtt / 1e9
 
-    def _rtt_sample(self, rtt: float) -> None:
-        if rtt < 0:
-            return
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+    @property
+    def rttvar(self) -> float:
+        return self._liveness.rttvar_ns / 1e9
 
     @property
     def temp_after_s(self) -> float:
         """Silence after which the link is temp_fail: the peer heartbeats every interval
         when quiet, so allow two intervals plus four round-trip timeouts (srtt + 4 rttvar),
         within [temp_timeout_min_s, temp_timeout_s]."""
-        cfg = self.config
-        rto = (self.srtt + 4 * self.rttvar) if self.srtt is not None else INITIAL_RTO_S
-        return min(cfg.temp_timeout_s,
-                   max(cfg.temp_timeout_min_s, 2 * cfg.heartbeat_interval_s + 4 * rto))
+        return self._liveness.temp_after_ns / 1e9
 
     def _heard(self) -> None:
-        self._last_heard = self._loop.time()
-        if self.state is FaultState.TEMP_FAIL:
-            self._temp_since = None
-            self._set_state(FaultState.OK, "traffic resumed")
+        resumed = self._liveness.heard(self._now_ns())
+        if resumed is not None:
+            self._notify(resumed)
 
-    def _set_state(self, new: FaultState, reason: str) -> None:
-        old = self.state
-        if old is new or old is FaultState.PERM_FAIL:
-            return
-        self.state = new
-        if new is FaultState.PERM_FAIL:
-            self.perm_reason = reason
+    def _notify(self, t: Transition) -> None:
+        self.state = t.new
+        if t.new is _PERM:
+            self.perm_reason = t.reason
         log.info("link to %s (%s): %s -> %s (%s)", self.peer_address, self.peer_id[:8],
-                 old, new, reason)
-        self._on_state(self, old, new, reason)
+                 t.old, t.new, t.reason)
+        self._on_state(self, t.old, t.new, t.reason)
 
     def undelivered(self) -> list[bytes]:
         """Unacknowledged envelopes never handed to any connection: certainly not delivered
         (useful when the link fails permanently, to take back what must not be lost)."""
-        if self._conn is not None:
-            return []
-        mark = self._written_watermark
-        return [env for seq, env in self._unacked if seq > mark]
+        if self._taken_back is not None:
+            return self._taken_back
+        return self._session.undelivered()
 
     def declare_perm(self, reason: str) -> None:
         """Make the link perm_fail for good: queued messages are dropped, nothing is resent."""
-        if self.state is FaultState.PERM_FAIL:
-            return
-        self._set_state(FaultState.PERM_FAIL, reason)
-        self._unacked.clear()
+        t = self._liveness.fail(reason)
+        if t is not None:
+            self._perm_failed(t)
+
+    def _perm_failed(self, t: Transition) -> None:
+        self._taken_back = self._session.close(t.reason)
+        try:
+            self._notify(t)
+        finally:
+            self._taken_back = None
         conn = self._conn
         if conn is not None:
             self._detach(conn)
-            self._spawn(conn.close(reason))
+            self._spawn(conn.close(t.reason))
 
     async def _monitor_loop(self) -> None:
-        cfg = self.config
-        tick = min(cfg.heartbeat_interval_s, cfg.temp_timeout_min_s) / 2
-        while self.state is not FaultState.PERM_FAIL and not self._closing:
-            await asyncio.sleep(tick)
-            now = self._loop.time()
-            if self._conn is not None and now - self._last_sent >= cfg.heartbeat_interval_s:
-                self._last_sent = now
-                self._send_control(frames.heartbeat(self._now_ns(), 0))
-            silence = now - self._last_heard
-            if silence >= self.temp_after_s and self.state is FaultState.OK:
-                self._temp_since = now
-                self._set_state(FaultState.TEMP_FAIL, f"no traffic for {silence:.1f} s")
-            if self.state is FaultState.TEMP_FAIL:
-                if self._temp_since is None:
-                    self._temp_since = now
-                if now - self._temp_since >= cfg.perm_timeout_s:
-                    self.declare_perm(f"unreachable for {cfg.perm_timeout_s} s (perm_timeout)")
-            if self._conn is None and self._is_dialer:
-                self._ensure_dialing()
-            elif (self._conn is None and self._ever_connected and self.peer_address
-                  and not self._probing and now - self._last_probe >= cfg.probe_interval_s
-                  and self._seen_host is not None
-                  and self._seen_host == _address_host(self.peer_address)):
-                self._last_probe = now
-                self._probing = True
-                self._spawn(self._probe())
-
-    async def _probe(self) -> None:
-        """Acceptor side, no connection: does the peer still listen at its address? Only a
-        refusal counts (evidence that the process is gone); a connection is closed at once
-        without a Hello (the dialer is the one to reconnect), and silence proves nothing.
-        Some carriers connect lazily (gRPC), so the probe also waits briefly for a first
-        read, which is where their refusal shows."""
-        wait = min(self.config.handshake_timeout_s, 1.0)
-        conn: Connection | None = None
-        try:
-            conn = await asyncio.wait_for(self._transport.connect(self.peer_address), wait)
-            await asyncio.wait_for(conn.recv(), wait)
-        except ConnectRefused as exc:
-            if self._conn is None:
-                self.declare_perm(f"connection refused by {self.peer_address} (it dialled us; "
-                                  f"its connection broke): {exc}")
-        except (ConnectionLost, OSError, TimeoutError) as exc:
-            log.debug("probe of %s: %s", self.peer_address, exc or type(exc).__name__)
-        finally:
-            self._probing = False
-            if conn is not None:
-                await conn.close("probe")
+        liveness, dialer, now_ns = self._liveness, self._dialer, self._now_ns
+        tick_s = liveness.tick_ns / 1e9
+        while self.state is not _PERM and not self._closing:
+            await asyncio.sleep(tick_s)
+            decision = liveness.tick(now_ns(), self._conn is not None)
+            if decision.heartbeat:
+                self._send_control(frames.heartbeat(now_ns(), 0))
+            for t in decision.transitions:
+                if t.new is _PERM:
+                    self._perm_failed(t)
+                else:
+                    self._notify(t)
+            if liveness.state is not _PERM:
+                dialer.tick(self._loop.time(), self._conn is not None)
 
     def _release(self, conn: Connection) -> None:
         if self._busy is conn:
@@ -664,7 +555,7 @@ class Link:
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait (up to ``timeout_s``) until the peer acknowledged everything sent so far."""
-        if not self._unacked or self.state is FaultState.PERM_FAIL:
+        if not self._session.unacked or self.state is _PERM:
             return True
         self._drain_waiter = waiter = asyncio.Event()
         try:
@@ -687,43 +578,8 @@ class Link:
         if conn is not None:
             self._detach(conn)
             await conn.close("site closing")
-        for t in [self._monitor, self._dial_task, *self._tasks]:
-            if t is not None:
-                t.cancel()
+        self._monitor.cancel()
+        self._dialer.cancel()
+        for t in self._tasks:
+            t.cancel()
         self._tasks.clear()
-
-
-def _permanent_goodbye(data: bytes | None) -> str | None:
-    """The reason, if ``data`` is a frame whose first envelope is a permanent Goodbye."""
-    if not data:
-        return None
-    try:
-        frame = frames.parse_frame(data)
-    except DecodeError:
-        return None
-    if frame.envelopes and frame.envelopes[0].WhichOneof("body") == "goodbye":
-        goodbye = frame.envelopes[0].goodbye
-        if goodbye.permanent:
-            return goodbye.reason or "the peer said goodbye for good"
-    return None
-
-
-def _address_host(address: str) -> str | None:
-    """The host part of a site address ("HOST:PORT", "tcp:HOST:PORT", "[v6]:PORT")."""
-    if address.startswith("tcp:"):
-        address = address[4:]
-    host, sep, _ = address.rpartition(":")
-    return host.strip("[]") if sep and host else None
-
-
-def _peer_host(peer: str) -> str | None:
-    """The host a connection came from, from a carrier's peer string (gRPC "ipv4:H:P" or
-    "ipv6:%5B...%5D:P", TCP "tcp:('H', P)", simulated "host:connN"); None if unknown."""
-    from urllib.parse import unquote
-
-    if peer.startswith(("ipv4:", "ipv6:")):
-        return _address_host(unquote(peer[5:]))
-    if peer.startswith("tcp:("):
-        inner = peer[5:].split(",", 1)[0].strip()
-        return inner.strip("'\"") or None
-    return _address_host(peer)
