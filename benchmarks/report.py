@@ -9,6 +9,7 @@ from types import ModuleType
 
 from benchmarks import bench_dataflow, bench_netobj, bench_protocols, bench_pyro
 from benchmarks._common import ECHO_SIZE
+from benchmarks.acceptance import acceptance_lines
 from benchmarks.machine import load_average
 from benchmarks.samples import (
     BIND_ROW,
@@ -122,6 +123,7 @@ def report(
         )
     lines.extend(latency_summary)
     lines.extend(proto_summary)
+    lines.extend(acceptance_lines(samples))
     return "\n".join(lines) + "\n"
 
 

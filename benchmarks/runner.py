@@ -12,21 +12,26 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from benchmarks import bench_dataflow, bench_netobj, bench_protocols, bench_pyro
-from benchmarks._common import ECHO_SIZE, Client, ServerProcess
+from benchmarks._common import ECHO_SIZE, ServerProcess
 from benchmarks.report import _fmt
 from benchmarks.samples import (
+    ASYNC_SEQUENTIAL,
     BIND_ROW,
+    ECHO,
     FIRST_CALL,
     LATENCY,
     LOCAL,
     MESSAGES,
+    PIPELINED,
     PROTO_WORKLOADS,
     PYRO_RTT_ROW,
     RTT_ROW,
+    SEQUENTIAL,
     WORKLOADS,
     Sample,
     Sizes,
     local_key,
+    supports,
 )
 
 
@@ -39,14 +44,18 @@ def _log(msg: str) -> None:
 
 
 def run_workload(
-    client: Client, server: ServerProcess, workload: str, n: int, payload: bytes
+    client: Any, server: ServerProcess, workload: str, n: int, payload: bytes
 ) -> Sample:
-    """One measured run, with the CPU time both processes spent on it."""
+    """One measured run, with the CPU time both processes spent on it. ``client`` is a
+    :class:`benchmarks._common.Client`, or a floor's client with only the faces its module's
+    WORKLOADS name (and netobj's ``sequential_async``)."""
     client_cpu0, server_cpu0 = time.process_time(), server.cpu_seconds()
     lat: list[int] = []
-    if workload == "sequential":
+    if workload == SEQUENTIAL:
         elapsed, lat = client.sequential(n)
-    elif workload == "pipelined":
+    elif workload == ASYNC_SEQUENTIAL:
+        elapsed, lat = client.sequential_async(n)
+    elif workload == PIPELINED:
         elapsed = client.pipelined(n)
     elif workload == MESSAGES:
         elapsed = client.messages(n)
@@ -153,7 +162,7 @@ def run_all(
     """
     payload = os.urandom(ECHO_SIZE)
     servers: dict[str, ServerProcess] = {}
-    clients: dict[str, Client] = {}
+    clients: dict[str, Any] = {}
     workers: list[ServerProcess] = []
     cluster: bench_dataflow.Cluster | None = None
     proto_server: ServerProcess | None = None
@@ -188,10 +197,15 @@ def run_all(
         pyro = clients.get(bench_pyro.NAME)
         for system in systems:  # warm-up, not measured
             client = clients[system.NAME]
-            client.sequential(sizes.warmup)
-            client.pipelined(sizes.warmup)
-            client.echo(max(1, sizes.warmup // 10), payload)
-            client.messages(sizes.warmup * 4)
+            for workload, n in (
+                (SEQUENTIAL, sizes.warmup),
+                (ASYNC_SEQUENTIAL, sizes.warmup),
+                (PIPELINED, sizes.warmup),
+                (ECHO, max(1, sizes.warmup // 10)),
+                (MESSAGES, sizes.warmup * 4),
+            ):
+                if supports(system, workload):
+                    run_workload(client, servers[system.NAME], workload, n, payload)
         if cluster is not None:
             cluster.rtt(sizes.warmup)
             cluster.bind_to_seen(min(sizes.binds, 20))
@@ -220,12 +234,12 @@ def run_all(
             for workload in (*WORKLOADS, MESSAGES):
                 n = sizes.messages if workload == MESSAGES else sizes.calls(workload)
                 unit = "msgs/s" if workload == MESSAGES else "calls/s"
-                for system in systems:
+                for system in (s for s in systems if supports(s, workload)):
                     name = system.NAME
                     sample = run_workload(clients[name], servers[name], workload, n, payload)
                     samples.setdefault((workload, system.NAME), []).append(sample)
                     _log(
-                        f"round {rnd}/{sizes.rounds} {workload:<16} {system.NAME:<9}"
+                        f"round {rnd}/{sizes.rounds} {workload:<20} {system.NAME:<23}"
                         f"{sample.calls_per_s:>12,.0f} {unit}"
                     )
             if cluster is not None:

@@ -10,17 +10,41 @@ from types import ModuleType
 from benchmarks import (
     bench_dataflow,
     bench_grpc,
+    bench_grpc_bidi,
     bench_netobj,
     bench_netobj_tcp,
     bench_protocols,
     bench_pyro,
     bench_rpyc,
+    bench_uvecho,
 )
 
+#: The floors (bench_uvecho, bench_grpc_bidi) are not RPC systems: they run only the
+#: workloads in their module's WORKLOADS, to show what the transport alone costs.
 SYSTEMS: tuple[ModuleType, ...] = (
-    bench_netobj, bench_netobj_tcp, bench_pyro, bench_rpyc, bench_grpc)
-WORKLOADS: tuple[str, ...] = ("sequential", "pipelined", "echo 64 KiB")
+    bench_netobj,
+    bench_netobj_tcp,
+    bench_pyro,
+    bench_rpyc,
+    bench_grpc,
+    bench_uvecho,
+    bench_grpc_bidi,
+)
+SEQUENTIAL = "sequential"
+ASYNC_SEQUENTIAL = "sequential async def"  # netobj only: the method is declared async def
+PIPELINED = "pipelined"
+ECHO = "echo 64 KiB"
+WORKLOADS: tuple[str, ...] = (SEQUENTIAL, ASYNC_SEQUENTIAL, PIPELINED, ECHO)
 MESSAGES = "one-way messages"
+#: What a system runs when its module has no WORKLOADS of its own.
+DEFAULT_WORKLOADS: tuple[str, ...] = (SEQUENTIAL, PIPELINED, ECHO, MESSAGES)
+
+
+def supports(system: ModuleType, workload: str) -> bool:
+    """Whether ``system`` takes part in ``workload``."""
+    return workload in getattr(system, "WORKLOADS", DEFAULT_WORKLOADS)
+
+
 LATENCY = "bind-to-seen"
 BIND_ROW = f"netobj bind-to-seen ({bench_dataflow.SITES} sites)"
 RTT_ROW = "netobj stationary RTT"
@@ -56,7 +80,8 @@ class Sizes:
     local_runs: int  # timed local runs per variant per round
 
     def calls(self, workload: str) -> int:
-        return {"sequential": self.sequential, "pipelined": self.pipelined}.get(workload, self.echo)
+        counts = {SEQUENTIAL: self.sequential, ASYNC_SEQUENTIAL: self.sequential}
+        return {**counts, PIPELINED: self.pipelined}.get(workload, self.echo)
 
 
 FULL = Sizes(
