@@ -14,6 +14,13 @@ stationary round trip (a third table; see ``benchmarks.bench_dataflow``); and, n
 the four object protocols (stationary, active, cached, replicated) on one Coder across two
 processes, and local calls on a cached object against a plain method call (two more
 tables; see ``benchmarks.bench_protocols``; ``--systems protocols`` runs only those).
+
+Two floors run in the same rounds, on the workloads they have: a bare uvloop TCP echo of
+length-prefixed frames (sequential with a 16-byte body, and 64 KiB echo;
+``benchmarks.bench_uvecho``) and raw grpc.aio bidi-stream ping-pong (sequential;
+``benchmarks.bench_grpc_bidi``). netobj also runs "sequential async def" (the same call on
+an ``async def`` method). The last lines of the report are the acceptance ratios
+(``benchmarks.acceptance``). The many-clients benchmark is ``python -m benchmarks.scale``.
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sizes]:
         default=",".join([*(s.NAME for s in SYSTEMS), PROTOCOLS_OPTION]),
         help="comma-separated subset of: "
         + ", ".join(s.NAME for s in SYSTEMS)
-        + f" (or netobj, pyro, rpyc, grpc), and {PROTOCOLS_OPTION} (the netobj protocol "
+        + f" (or netobj, tcp, pyro, rpyc, grpc, uvecho, bidi), and {PROTOCOLS_OPTION} (the "
+        "netobj protocol "
         "tables)",
     )
     parser.add_argument(

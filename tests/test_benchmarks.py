@@ -28,9 +28,25 @@ def test_quick_benchmark_runs_every_system_and_reports_ratios(tmp_path: Path) ->
     for protocol in ("stationary", "active", "cached", "replicated"):
         assert f"| sequential get() | {protocol} |" in report
     assert "| cached Coder, state moved here | `x = obj.get()` |" in report
+    for floor in ("bare uvloop echo", "grpc.aio bidi ping-pong"):
+        assert f"| sequential | {floor} |" in report
+    assert "| echo 64 KiB | bare uvloop echo |" in report
+    for system in ("netobj", "netobj (tcp)"):
+        assert f"| sequential async def | {system} |" in report
     summary = proc.stdout  # the ratio lines come after the tables
     assert "pipelined: netobj / Pyro5 BatchProxy" in summary, summary[-2000:]
     assert "the speed of a plain call" in summary
+    for ratio in (
+        "netobj (tcp) sequential def / Pyro5 sequential",
+        "netobj (tcp) sequential def / bare uvloop echo",
+        "netobj (tcp) sequential async def / bare uvloop echo",
+        "netobj (grpc) sequential def / grpc.aio bidi ping-pong",
+        "netobj (tcp) echo 64 KiB MB/s / bare uvloop 64 KiB echo",
+        "netobj (grpc) pipelined / Pyro5 BatchProxy",
+        "netobj (grpc) one-way Port / Pyro5 @oneway",
+        "local call, cached (state moved here), `x = obj.get()` / plain call",
+    ):
+        assert f"acceptance: {ratio}" in summary, ratio
 
 
 @pytest.mark.timeout(120)
