@@ -31,9 +31,14 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.scale
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick
+
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(PY) -m benchmarks.scale
 
 # Regenerate the checked-in protobuf modules from protos/ (tests/test_proto.py checks them).
 proto: $(STAMP)

@@ -6,4 +6,8 @@ Each system lives in its own module (``bench_netobj``, ``bench_pyro``, ``bench_r
 module is also the server program: ``python -m benchmarks.bench_pyro serve``.
 ``bench_protocols`` (netobj only) compares netobj's four object protocols on one class
 (``protocol_objects``) and times local calls on a cached object against plain calls.
+``bench_uvecho`` and ``bench_grpc_bidi`` are floors (bare uvloop echo, grpc.aio bidi
+ping-pong). The run itself: ``cli`` (options) -> ``runner`` (processes, interleaved rounds)
+-> ``report`` and ``acceptance`` (tables, ratios); ``machine`` describes the machine,
+``samples`` holds the shared names and sizes. ``scale`` is the many-clients benchmark.
 """

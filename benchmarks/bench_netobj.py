@@ -26,11 +26,23 @@ NAME = "netobj"
 #: The carrier (netobj.Site's ``transport``): this module measures gRPC, the default;
 #: benchmarks.bench_netobj_tcp runs the same code on the plain-TCP carrier.
 CARRIER = "grpc"
+#: Every workload (see benchmarks.samples), "sequential async def" included (netobj only).
+WORKLOADS: tuple[str, ...] = (
+    "sequential",
+    "sequential async def",
+    "pipelined",
+    "echo 64 KiB",
+    "one-way messages",
+)
 
 
 @netobj.stationary
 class Calc:
     def add(self, a: int, b: int) -> int:
+        return a + b
+
+    async def add_async(self, a: int, b: int) -> int:
+        """``add`` declared ``async def``: netobj runs it as a coroutine on the server."""
         return a + b
 
     def echo(self, b: bytes) -> bytes:
@@ -133,6 +145,22 @@ class NetobjClient(LoopClient):
             check(r == i + 1, "netobj add")
         return (clock() - start) / 1e9, lat
 
+    async def _sequential_async(self, n: int) -> tuple[float, list[int]]:
+        calc = self._calc
+        lat = [0] * n
+        clock = time.perf_counter_ns
+        start = clock()
+        for i in range(n):
+            t0 = clock()
+            r = await calc.add_async(i, 1)
+            lat[i] = clock() - t0
+            check(r == i + 1, "netobj add_async")
+        return (clock() - start) / 1e9, lat
+
+    def sequential_async(self, n: int) -> tuple[float, list[int]]:
+        """``await calc.add_async(i, 1)`` n times (an ``async def`` method on the server)."""
+        return self._lt.run(self._sequential_async(n), CALL_TIMEOUT_S + n * 0.01)
+
     async def _pipelined(self, n: int) -> float:
         acalc = self._acalc
         t0 = time.perf_counter()
@@ -180,7 +208,8 @@ def connect(server: ServerProcess) -> NetobjClient:
 
 def notes() -> list[str]:
     return [
-        "netobj: client and server on uvloop; sequential/echo on a @stationary object, "
+        "netobj: client and server on uvloop; sequential/echo on a @stationary object "
+        "(sequential async def: the same object's `async def add_async`), "
         "pipelined on an @active object (all Vars created, then awaited in order).",
         "netobj one-way: `port.send(i)` n times on a proxy of a Port owned by the server "
         "process (send returns at once: the loop queues and writes the messages after the "

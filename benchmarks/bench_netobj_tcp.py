@@ -10,6 +10,7 @@ from benchmarks._common import ServerProcess, exit_with_parent
 
 NAME = "netobj (tcp)"
 CARRIER = "tcp"
+WORKLOADS = bench_netobj.WORKLOADS
 
 
 def start_server() -> ServerProcess:
