@@ -124,6 +124,7 @@ class Link:
         self.peer_id = peer_id  # "" until the first handshake when dialling by ticket
         self.peer_address = peer_address
         self._transport = transport
+        self._max_frame_bytes = transport.max_frame_bytes
         self.config = config
         self._on_envelope = on_envelope
         self._on_state = on_state
@@ -157,6 +158,7 @@ class Link:
             connect_timeout_s=config.handshake_timeout_s,
             probe_interval_s=config.probe_interval_s)
         self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_carried = -1  # the ack the last frame out carried
         self._drain_waiter: asyncio.Event | None = None
         # the connection a write is in progress on (the writer's, or a Hello about to go):
         # no direct write may overtake it
@@ -292,7 +294,7 @@ class Link:
         # the acceptor's Hello goes first, before any frame written directly
         self._busy = conn if reply_hello else None
         self._spawn(self._writer(conn, reply_hello))
-        self._spawn(self._reader(conn))
+        self._start_reading(conn)
         self._heard()
         return True
 
@@ -370,68 +372,89 @@ class Link:
             self._connection_lost(conn, repr(exc))
 
     async def _reader(self, conn: Connection) -> None:
-        max_bytes = self._transport.max_frame_bytes
-        session = self._session
-        received, acked = session.received, session.acked
-        heard, now_ns = self._liveness.heard, self._now_ns
-        on_envelope, stats, parse = self._on_envelope, self.stats, frames.parse_frame
+        """Pull frames (carriers without push); each is handled by :meth:`_frame_in`."""
+        frame_in = self._frame_in
         try:
             while self._conn is conn:
                 data = await conn.recv()
                 if data is None:
                     self._connection_lost(conn, "closed by peer")
                     return
-                if self._conn is not conn:
+                if not frame_in(conn, data):
                     return
-                if len(data) > max_bytes:
-                    log.warning("closing connection from %s: frame of %d bytes is over the "
-                                "limit of %d", conn.peer, len(data), max_bytes)
-                    self._connection_lost(conn, "oversized frame")
-                    return
-                try:
-                    frame = parse(data)
-                except DecodeError as exc:
-                    log.warning("closing connection from %s: malformed frame (%s)",
-                                conn.peer, exc)
-                    self._connection_lost(conn, "malformed frame")
-                    return
-                stats["frames_in"] += 1
-                resumed = heard(now_ns())
-                if resumed is not None:
-                    self._notify(resumed)
-                if frame.ack:
-                    try:
-                        if acked(frame.ack) and self._drain_waiter is not None:
-                            self._drain_waiter.set()
-                    except AckBeyondSent as exc:
-                        log.warning("closing connection from %s: %s", conn.peer, exc)
-                        self._connection_lost(conn, "ack beyond sent")
-                        return
-                envelopes = frame.envelopes
-                for env in envelopes:
-                    seq = env.seq
-                    if seq == 0:
-                        if not self._control(conn, env):
-                            return
-                        continue
-                    try:
-                        if not received(seq):
-                            stats["dup_dropped"] += 1
-                            continue
-                    except SequenceGap as exc:
-                        log.warning("closing connection from %s: %s", conn.peer, exc)
-                        self._connection_lost(conn, "sequence gap")
-                        return
-                    try:
-                        on_envelope(self, env)
-                    except Exception:
-                        log.exception("%r: handling envelope %d failed", self, seq)
-                if envelopes and envelopes[-1].seq:
-                    self._schedule_ack()
         except ConnectionLost as exc:
             self._connection_lost(conn, str(exc))
         except asyncio.CancelledError:
             raise
+
+    def _start_reading(self, conn: Connection) -> None:
+        push = getattr(conn, "push", None)
+        if push is None:
+            self._spawn(self._reader(conn))
+            return
+        frame_in = self._frame_in
+
+        def on_frame(data: bytes) -> None:  # from the carrier's read callback
+            if not frame_in(conn, data) and self._conn is conn:
+                self._connection_lost(conn, "stopped reading")
+
+        def on_lost(reason: str) -> None:
+            self._connection_lost(conn, reason or "closed by peer")
+
+        push(on_frame, on_lost)
+
+    def _frame_in(self, conn: Connection, data: bytes) -> bool:
+        """Handle one frame from ``conn``; False once the link stops reading it."""
+        if self._conn is not conn:
+            return False
+        if len(data) > self._max_frame_bytes:
+            log.warning("closing connection from %s: frame of %d bytes is over the "
+                        "limit of %d", conn.peer, len(data), self._max_frame_bytes)
+            self._connection_lost(conn, "oversized frame")
+            return False
+        try:
+            frame = frames.parse_frame(data)
+        except DecodeError as exc:
+            log.warning("closing connection from %s: malformed frame (%s)", conn.peer, exc)
+            self._connection_lost(conn, "malformed frame")
+            return False
+        stats = self.stats
+        stats["frames_in"] += 1
+        resumed = self._liveness.heard(self._now_ns())
+        if resumed is not None:
+            self._notify(resumed)
+        session = self._session
+        if frame.ack:
+            try:
+                if session.acked(frame.ack) and self._drain_waiter is not None:
+                    self._drain_waiter.set()
+            except AckBeyondSent as exc:
+                log.warning("closing connection from %s: %s", conn.peer, exc)
+                self._connection_lost(conn, "ack beyond sent")
+                return False
+        envelopes = frame.envelopes
+        received, on_envelope = session.received, self._on_envelope
+        for env in envelopes:
+            seq = env.seq
+            if seq == 0:
+                if not self._control(conn, env):
+                    return False
+                continue
+            try:
+                if not received(seq):
+                    stats["dup_dropped"] += 1
+                    continue
+            except SequenceGap as exc:
+                log.warning("closing connection from %s: %s", conn.peer, exc)
+                self._connection_lost(conn, "sequence gap")
+                return False
+            try:
+                on_envelope(self, env)
+            except Exception:
+                log.exception("%r: handling envelope %d failed", self, seq)
+        if envelopes and envelopes[-1].seq:
+            self._schedule_ack()
+        return self._conn is conn
 
     def _control(self, conn: Connection, env: pb.Envelope) -> bool:
         kind = env.WhichOneof("body")
@@ -459,16 +482,19 @@ class Link:
             return
         self._ack_timer = self._loop.call_later(self.config.ack_delay_s, self._ack_now)
 
+    # The ack timer is lazy: a frame going out carries the ack and leaves the timer be; when
+    # it fires, it sends a bare ack only if frames came in since the last ack went out. So a
+    # steady exchange arms one timer per ack_delay_s, not one (and a cancel) per frame.
+
     def _ack_sent(self) -> None:  # a frame is going out: it carries the ack
         self._ack_due = False
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
+        self._ack_carried = self._session.in_seq
 
     def _ack_now(self) -> None:
         self._ack_timer = None
-        self._ack_due = True
-        self._wake.set()
+        if self._session.in_seq != self._ack_carried:
+            self._ack_due = True
+            self._wake.set()
 
     # -- fault state ----------------------------------------------------------------------
 
