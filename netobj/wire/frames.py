@@ -87,55 +87,69 @@ def goodbye(reason: str, permanent: bool) -> bytes:
 # stable and simple); tests/test_frames.py checks each against the protobuf serializer.
 
 
-def _ld(tag: bytes, data: bytes) -> bytes:
-    return tag + _varint(len(data)) + data
-
-
 def _seq(seq: int) -> bytes:
     return b"\x08" + _varint(seq) if seq else b""
 
 
+def _envelope(seq: int, tag: bytes, parts: list[bytes]) -> bytes:
+    """``seq`` and one length-delimited body field made of ``parts``, in ONE join: a large
+    payload among the parts is copied once here, not once per nesting level."""
+    n = 0
+    for part in parts:
+        n += len(part)
+    return b"".join((_seq(seq), tag, _varint(n), *parts))
+
+
+def _field(parts: list[bytes], tag: bytes, data: bytes) -> None:
+    """Append a length-delimited field (left out when empty, as protobuf does)."""
+    if data:
+        parts += (tag, _varint(len(data)), data)
+
+
 def call(seq: int, call_id: int, key: str, method: str, args: bytes, oneway: bool) -> bytes:
-    body = (
-        (b"\x08" + _varint(call_id) if call_id else b"")
-        + (_ld(b"\x12", key.encode()) if key else b"")
-        + (_ld(b"\x1a", method.encode()) if method else b"")
-        + (_ld(b"\x22", args) if args else b"")
-        + (b"\x28\x01" if oneway else b"")
-    )
-    return _seq(seq) + _ld(b"\x22", body)
+    parts: list[bytes] = [b"\x08", _varint(call_id)] if call_id else []
+    _field(parts, b"\x12", key.encode())
+    _field(parts, b"\x1a", method.encode())
+    _field(parts, b"\x22", args)
+    if oneway:
+        parts.append(b"\x28\x01")
+    return _envelope(seq, b"\x22", parts)
 
 
 def reply_value(seq: int, call_id: int, value: bytes) -> bytes:
-    body = (b"\x08" + _varint(call_id) if call_id else b"") + _ld(b"\x12", value)
-    return _seq(seq) + _ld(b"\x2a", body)
+    parts: list[bytes] = [b"\x08", _varint(call_id)] if call_id else []
+    parts += (b"\x12", _varint(len(value)), value)
+    return _envelope(seq, b"\x2a", parts)
 
 
 def reply_error(seq: int, call_id: int, error: bytes) -> bytes:
-    body = (b"\x08" + _varint(call_id) if call_id else b"") + _ld(b"\x1a", error)
-    return _seq(seq) + _ld(b"\x2a", body)
+    parts: list[bytes] = [b"\x08", _varint(call_id)] if call_id else []
+    parts += (b"\x1a", _varint(len(error)), error)
+    return _envelope(seq, b"\x2a", parts)
 
 
 def call_batch(seq: int, key: str, first_call_id: int, calls: bytes, count: int,
                method: str = "", arity: int = 0) -> bytes:
-    body = (
-        (_ld(b"\x0a", key.encode()) if key else b"")
-        + (b"\x10" + _varint(first_call_id) if first_call_id else b"")
-        + (_ld(b"\x1a", calls) if calls else b"")
-        + (b"\x20" + _varint(count) if count else b"")
-        + (_ld(b"\x2a", method.encode()) if method else b"")
-        + (b"\x30" + _varint(arity) if arity else b"")
-    )
-    return _seq(seq) + _ld(b"\x3a", body)
+    parts: list[bytes] = []
+    _field(parts, b"\x0a", key.encode())
+    if first_call_id:
+        parts += (b"\x10", _varint(first_call_id))
+    _field(parts, b"\x1a", calls)
+    if count:
+        parts += (b"\x20", _varint(count))
+    _field(parts, b"\x2a", method.encode())
+    if arity:
+        parts += (b"\x30", _varint(arity))
+    return _envelope(seq, b"\x3a", parts)
 
 
 def reply_batch(seq: int, outcomes: bytes, first_call_id: int = 0, values: bytes = b"") -> bytes:
-    body = (
-        (_ld(b"\x0a", outcomes) if outcomes else b"")
-        + (b"\x10" + _varint(first_call_id) if first_call_id else b"")
-        + (_ld(b"\x1a", values) if values else b"")
-    )
-    return _seq(seq) + _ld(b"\x42", body)
+    parts: list[bytes] = []
+    _field(parts, b"\x0a", outcomes)
+    if first_call_id:
+        parts += (b"\x10", _varint(first_call_id))
+    _field(parts, b"\x1a", values)
+    return _envelope(seq, b"\x42", parts)
 
 
 def var_register(seq: int, key: str) -> bytes:
@@ -156,6 +170,7 @@ def var_need(seq: int, key: str) -> bytes:
 
 
 def port_send(seq: int, key: str, message: bytes) -> bytes:
-    body = (_ld(b"\x0a", key.encode()) if key else b"") + (
-        _ld(b"\x12", message) if message else b"")
-    return _seq(seq) + _ld(b"\x6a", body)
+    parts: list[bytes] = []
+    _field(parts, b"\x0a", key.encode())
+    _field(parts, b"\x12", message)
+    return _envelope(seq, b"\x6a", parts)
