@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
 
 import netobj
+from tests.conftest import FAST_LINKS
 from tests.procs import SiteProcess, start_site
 
 
@@ -154,6 +156,46 @@ async def test_slow_def_method_stalls_neither_heartbeats_nor_other_objects(
         assert stats["state"] == "ok"
     finally:
         await sp.close()
+
+
+@pytest.mark.parametrize("carrier", ["tcp", "grpc"])
+async def test_a_method_fast_until_it_is_slow_stalls_neither_heartbeats_nor_others(
+    carrier: str,
+) -> None:
+    """A def method whose earlier calls were all fast (the runtime may have judged it
+    short) then blocks 2 s in time.sleep: the peer never sees temp_fail (temp timeout
+    0.6 s at the home, 1 s here) and another object answers meanwhile."""
+    sp = await start_site("--temp-timeout", "0.6", "--carrier", carrier)
+    try:
+        async with netobj.Site(transport=carrier, link_config=FAST_LINKS) as site:
+            calc = await site.take(sp.tickets["calc"])
+            ordered = await site.take(sp.tickets["ordered"])
+            for _ in range(300):  # fast, sequential: the common short call
+                assert await asyncio.wait_for(calc.sleep(0), 5) == 0
+            seen: list[str] = []
+            stream = netobj.fault_stream(calc)
+            watcher = asyncio.ensure_future(_collect(stream, seen))
+            slow = calc.sleep(2.0)
+            answered = 0
+            while not slow.done():
+                assert await asyncio.wait_for(ordered.put("y", answered), 5) == answered
+                answered += 1
+                await asyncio.sleep(0.05)
+            assert await asyncio.wait_for(slow, 10) == 2.0
+            assert answered >= 5, answered  # others were served while the slow call ran
+            assert await asyncio.wait_for(calc.sleep(0), 5) == 0
+            stream.close()
+            watcher.cancel()
+            assert seen and seen[0] == "ok", seen
+            assert "temp_fail" not in seen and "perm_fail" not in seen, seen
+            assert site.statistics()["links"][sp.site_id]["state"] == "ok"
+    finally:
+        await sp.close()
+
+
+async def _collect(stream: Any, seen: list[str]) -> None:
+    async for state in stream:
+        seen.append(state)
 
 
 async def test_def_methods_of_one_stationary_object_run_one_at_a_time(
