@@ -148,19 +148,20 @@ def test_malformed_batches_get_protocol_errors(calls: bytes, count: int, method:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
         home, client = sites
         calc = await client.take(home.offer(calc_obj := Calc()))
-        key = home._export_keys[id(calc_obj)]
-        link = home._links[client.id]
+        key = home._refs.export_keys[id(calc_obj)]
+        peer = home._links.peers[client.id]
+        link = peer.link
         outcomes: list[pb.Reply | pb.ReplyBatch] = []
         original = link.send_sequenced
 
-        def capture(seq: int, envelope: bytes) -> None:
+        def capture(seq: int, envelope: bytes, more: bool = False) -> None:
             env = pb.Envelope.FromString(envelope)
             outcomes.append(env.reply if env.WhichOneof("body") == "reply" else env.reply_batch)
-            original(seq, envelope)
+            original(seq, envelope, more)
 
         link.send_sequenced = capture  # type: ignore[method-assign]
         env = pb.Envelope.FromString(_batch_frame(key, calls, count, method, arity))
-        home._on_call_batch(link, env.call_batch)
+        home._calls_in.on_call_batch(peer, env.call_batch)
         errors_seen = []
         for out in outcomes:
             if isinstance(out, pb.Reply):
@@ -205,3 +206,38 @@ def test_calls_made_by_callbacks_during_a_flush_are_not_lost() -> None:
         assert calc_obj.log == [99]
 
     simulate(41, 2, scenario)
+
+
+def test_queued_calls_leave_before_any_later_message_on_the_link() -> None:
+    """Peer.send keeps per-link FIFO: calls still in the outbox go before a port message
+    (and a reply) sent after them, and the far side sees that order."""
+
+    async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
+        home, client = sites
+        calc = await client.take(home.offer(Calc()))
+        port = netobj.Port()
+        remote_port = await client.take(home.offer(port))
+        link = client._links.peers[home.id].link
+        kinds: list[str | None] = []
+        original = link.send_sequenced
+
+        def capture(seq: int, envelope: bytes, more: bool = False) -> None:
+            kinds.append(pb.Envelope.FromString(envelope).WhichOneof("body"))
+            original(seq, envelope, more)
+
+        link.send_sequenced = capture  # type: ignore[method-assign]
+        n = rng.randint(1, 100)
+        sums = [calc.add(i, 1) for i in range(n)]  # queued: they leave at the loop's turn
+        remote_port.send("after the calls")
+        assert kinds[0] in ("call", "call_batch")
+        assert kinds[-1] == "port_send"
+        assert await asyncio.gather(*sums) == [i + 1 for i in range(n)]
+        async def first() -> object:
+            async for msg in port.stream:
+                return msg
+            return None
+
+        assert await asyncio.wait_for(first(), 10) == "after the calls"
+
+    for seed in range(5):
+        simulate(seed, 2, scenario)

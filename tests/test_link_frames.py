@@ -15,7 +15,7 @@ def test_ready_messages_share_frames() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
         home, client = sites
         proxies = [await client.take(home.offer(Calc())) for _ in range(50)]
-        link = client._links[home.id]
+        link = client._links.peers[home.id].link
         before_frames, before_env = link.stats["frames_out"], link.stats["envelopes_out"]
         # one call to each of 50 objects: 50 separate Call messages, all ready at once
         results = await asyncio.gather(*(p.add(i, 1) for i, p in enumerate(proxies)))

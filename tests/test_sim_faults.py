@@ -30,7 +30,7 @@ def test_exactly_once_fifo_per_pair_and_no_perm_fail_without_evidence(seed: int)
         crashed: set[str] = set()
         closing = False
         for s in sites:  # record every perm_fail with the observer, the peer and the reason
-            original = s._on_link_state
+            original = s._links._on_link_state
 
             def spy(link: Link, old: FaultState, new: FaultState, reason: str,
                     _s: netobj.Site = s, _orig: Any = original) -> None:
@@ -38,7 +38,7 @@ def test_exactly_once_fifo_per_pair_and_no_perm_fail_without_evidence(seed: int)
                     perm_events.append((host_of[_s.id], host_of.get(link.peer_id, "?"), reason))
                 _orig(link, old, new, reason)
 
-            s._on_link_state = spy  # type: ignore[method-assign]
+            s._links._on_link_state = spy  # type: ignore[method-assign]
         ports = [netobj.Port() for _ in sites]
         tickets = [s.offer(p) for s, p in zip(sites, ports, strict=True)]
         # each site holds a proxy of every other site's port

@@ -89,7 +89,7 @@ def test_bind_from_a_proxy_costs_at_most_n_plus_1_messages(seed: int, holders: i
         key = x._ext.order[1]  # type: ignore[union-attr,index]
 
         async def registered() -> None:
-            while len(owner._var_owner.holders[key]) < holders:
+            while len(owner._vars.owner.holders[key]) < holders:
                 await asyncio.sleep(0.001)
 
         await asyncio.wait_for(registered(), 10)
@@ -126,7 +126,7 @@ def test_vars_inside_values_stay_the_same_variable() -> None:
         assert await calc.echo(b) is b
 
     def home_log_var(home: netobj.Site, calc: object) -> netobj.Var[int]:
-        obj = next(e.obj for e in home._exports.values() if isinstance(e.obj, Calc))
+        obj = next(e.obj for e in home._refs.exports.values() if isinstance(e.obj, Calc))
         var = obj.log[-1]
         assert isinstance(var, netobj.Var)
         return var

@@ -67,8 +67,7 @@ def test_wait_on_the_sites_own_loop_refuses() -> None:
                 errors.append(exc)
             done.set()
 
-        assert site._loop is not None
-        site._loop.call_soon_threadsafe(on_loop)
+        assert site._gate.post(on_loop)
         assert done.wait(10)
         assert isinstance(errors[0], netobj.DeadlockError)
         assert "await var" in str(errors[0])
@@ -84,6 +83,29 @@ def test_closed_site_refuses_work() -> None:
         site.offer(1)
     with pytest.raises(netobj.SiteClosedError):
         site.take(ticket)
+
+
+def test_the_loop_gate_runs_work_on_the_loop_thread_and_refuses_it_once_closed() -> None:
+    site = netobj.Site.background()
+    gate = site._gate
+    ran: list[int] = []
+    done = threading.Event()
+
+    def on_loop(k: int) -> None:
+        ran.append(threading.get_ident())
+        assert gate.call(ran.append, k)  # from the loop thread: runs now, inline
+        done.set()
+
+    try:
+        assert not gate.on_loop()
+        assert gate.call(on_loop, 7)  # from this thread: queued for the loop
+        assert done.wait(10)
+        assert ran[0] == gate.thread != threading.get_ident() and ran[1] == 7
+    finally:
+        site.close()
+    assert not gate.call(ran.append, 8)  # the site is closed: refused, never run
+    assert not gate.post(ran.append, 9)
+    assert ran[1:] == [7]
 
 
 def test_offer_from_many_threads_gives_distinct_tickets() -> None:
@@ -161,8 +183,8 @@ def test_inline_calls_from_a_thread_while_the_state_keeps_moving() -> None:
                 await asyncio.sleep(0)
             return out
 
-        assert other._loop is not None
-        pulling = asyncio.run_coroutine_threadsafe(pull(), other._loop)
+        assert other._gate.loop is not None
+        pulling = asyncio.run_coroutine_threadsafe(pull(), other._gate.loop)
         worker = threading.Thread(target=hammer)
         worker.start()
         seen_there = pulling.result(120)
