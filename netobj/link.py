@@ -14,9 +14,10 @@ the decisions, each with its own theory of operation:
 * :mod:`netobj.handshake` (the Hello exchange, both roles) and :mod:`netobj.dialer` (who
   redials, with which backoff; the acceptor's probe).
 
-The pump owns the connection, a writer task (batches queued envelopes into frames; the ack
-rides along), a reader task (parses frames, feeds the machines, hands new envelopes to
-``on_envelope``), a delayed-ack timer and a monitor task that ticks the failure detector.
+The pump owns the connection, the :class:`~netobj.link_writer.Outbox` (the outbound half:
+queue, writer task, direct writes, the delayed ack), the inbound half here (parses frames,
+feeds the machines, hands new envelopes to ``on_envelope``) and a monitor task that ticks
+the failure detector.
 
 ``perm_fail`` is final: the dialled address refuses connections, answers with another
 incarnation, the peer says goodbye for good, the link stays ``temp_fail`` for
@@ -32,23 +33,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
-
-from google.protobuf.message import DecodeError
 
 from netobj import handshake
 from netobj.dialer import Dialer
 from netobj.dialer import address_host as _address_host
 from netobj.dialer import peer_host as _peer_host
 from netobj.handshake import HandshakeError, read_hello
+from netobj.link_reader import Inbox
+from netobj.link_writer import Outbox
 from netobj.protocols.liveness import INITIAL_RTO_NS, FaultState, Liveness, Transition
-from netobj.protocols.session import MAX_UNACKED_DEFAULT, AckBeyondSent, SequenceGap, Session
-from netobj.transport.base import Connection, ConnectionLost, Transport
+from netobj.protocols.session import MAX_UNACKED_DEFAULT, AckBeyondSent, Session
+from netobj.transport.base import Connection, Transport
 from netobj.wire import frames
 from netobj.wire import netobj_pb2 as pb
 
@@ -124,7 +125,6 @@ class Link:
         self.peer_id = peer_id  # "" until the first handshake when dialling by ticket
         self.peer_address = peer_address
         self._transport = transport
-        self._max_frame_bytes = transport.max_frame_bytes
         self.config = config
         self._on_envelope = on_envelope
         self._on_state = on_state
@@ -136,11 +136,8 @@ class Link:
         self._sent = session.sent
         # what the permanent failure took back, while on_state runs (see undelivered)
         self._taken_back: list[bytes] | None = None
-        self._sendq: deque[bytes] = deque()
-        self._ack_due = False
         self._conn: Connection | None = None
         self._conn_dialer = ""  # site id of whoever dialled the current connection
-        self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         loop = asyncio.get_running_loop()
@@ -157,16 +154,23 @@ class Link:
             redial_min_s=config.redial_min_s, redial_max_s=config.redial_max_s,
             connect_timeout_s=config.handshake_timeout_s,
             probe_interval_s=config.probe_interval_s)
-        self._ack_timer: asyncio.TimerHandle | None = None
-        self._ack_carried = -1  # the ack the last frame out carried
         self._drain_waiter: asyncio.Event | None = None
-        # the connection a write is in progress on (the writer's, or a Hello about to go):
-        # no direct write may overtake it
-        self._busy: Connection | None = None
-        self._written = asyncio.Event()
-        self._monitor = asyncio.ensure_future(self._monitor_loop())
         self.stats = {"frames_out": 0, "frames_in": 0, "envelopes_out": 0, "resent": 0,
                       "reconnects": 0, "dup_dropped": 0}
+        self._out = out = Outbox(
+            session=session, liveness=self._liveness, now_ns=self._now_ns, stats=self.stats,
+            loop=loop, ack_delay_s=config.ack_delay_s, on_lost=self._connection_lost,
+            spawn=self._spawn)
+        self._out_send = out.send
+        self._send_control = out.control
+        self._in = Inbox(
+            session=session, liveness=self._liveness, now_ns=self._now_ns, stats=self.stats,
+            max_frame_bytes=transport.max_frame_bytes, current=lambda: self._conn,
+            on_envelope=functools.partial(on_envelope, self), on_resumed=self._notify,
+            on_all_acked=self._all_acked, on_goodbye=self._goodbye,
+            on_lost=self._connection_lost, send_control=out.control,
+            schedule_ack=out.schedule_ack, spawn=self._spawn)
+        self._monitor = asyncio.ensure_future(self._monitor_loop())
 
     def __repr__(self) -> str:
         s = self._session
@@ -204,28 +208,10 @@ class Link:
         batches them into frames. A lone envelope may be written at once (see below).
         """
         self._sent(seq, envelope)
-        conn = self._conn
-        if conn is not None:
-            if (not more and not self._sendq and self._busy is None
-                    and conn.send_nowait(frames.build_frame([envelope], self._session.in_seq))):
-                # nothing queued or being written, and the carrier writes synchronously:
-                # the same order, one task switch less; the ack rides along
-                if self._ack_due or self._ack_timer is not None:
-                    self._ack_sent()
-                stats = self.stats
-                stats["frames_out"] += 1
-                stats["envelopes_out"] += 1
-                self._liveness.last_sent_ns = self._now_ns()
-                return
-            self._sendq.append(envelope)
-            self._wake.set()
+        if self._conn is not None:
+            self._out_send(envelope, more)
         elif self._dialer.task is None:
             self._dialer.ensure()
-
-    def _send_control(self, envelope: bytes) -> None:
-        if self._conn is not None:
-            self._sendq.append(envelope)
-            self._wake.set()
 
     # -- connections ----------------------------------------------------------------------
 
@@ -290,13 +276,17 @@ class Link:
         self._conn_dialer = dialer
         if not resend and self._drain_waiter is not None:
             self._drain_waiter.set()
-        self._sendq = deque(resend)
-        # the acceptor's Hello goes first, before any frame written directly
-        self._busy = conn if reply_hello else None
-        self._spawn(self._writer(conn, reply_hello))
-        self._start_reading(conn)
+        # the acceptor's Hello goes first, before any frame
+        self._out.attach(conn, resend, self._hello_reply(conn) if reply_hello else None)
+        self._in.start(conn)
         self._heard()
         return True
+
+    def _hello_reply(self, conn: Connection) -> Callable[[], Awaitable[None]]:
+        def reply() -> Awaitable[None]:
+            return handshake.reply(conn, our_id=self.our_id, our_address=self.our_address,
+                                   peer_id=self.peer_id, last_received=self._session.in_seq)
+        return reply
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -315,8 +305,7 @@ class Link:
             self._session.disconnected()
             self._conn = None
             self._conn_dialer = ""
-            self._sendq.clear()
-            self._wake.set()
+            self._out.detach()
         self._closed_event(conn).set()
 
     def _connection_lost(self, conn: Connection, reason: str) -> None:
@@ -330,171 +319,16 @@ class Link:
 
     # -- writer / reader --------------------------------------------------------------------
 
-    async def _writer(self, conn: Connection, reply_hello: bool) -> None:
-        session, liveness, now_ns, stats = self._session, self._liveness, self._now_ns, self.stats
-        try:
-            if reply_hello:
-                try:
-                    await handshake.reply(conn, our_id=self.our_id, our_address=self.our_address,
-                                          peer_id=self.peer_id, last_received=session.in_seq)
-                finally:
-                    self._release(conn)
-            while self._conn is conn:
-                if not self._sendq and not self._ack_due:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                batch: list[bytes] = []
-                size = 0
-                q = self._sendq
-                limit = frames.MAX_ENVELOPES_PER_FRAME
-                while q and len(batch) < limit and size < frames.MAX_BATCH_BYTES:
-                    env = q.popleft()
-                    batch.append(env)
-                    size += len(env)
-                if self._ack_due or self._ack_timer is not None:
-                    self._ack_sent()
-                data = frames.build_frame(batch, session.in_seq)
-                stats["frames_out"] += 1
-                stats["envelopes_out"] += len(batch)
-                liveness.last_sent_ns = now_ns()
-                self._busy = conn
-                try:
-                    await conn.send(data)
-                finally:
-                    self._release(conn)
-        except ConnectionLost as exc:
-            self._connection_lost(conn, str(exc))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # pragma: no cover - a bug; keep the site alive
-            log.exception("%r: writer failed", self)
-            self._connection_lost(conn, repr(exc))
+    def _all_acked(self) -> None:
+        if self._drain_waiter is not None:
+            self._drain_waiter.set()
 
-    async def _reader(self, conn: Connection) -> None:
-        """Pull frames (carriers without push); each is handled by :meth:`_frame_in`."""
-        frame_in = self._frame_in
-        try:
-            while self._conn is conn:
-                data = await conn.recv()
-                if data is None:
-                    self._connection_lost(conn, "closed by peer")
-                    return
-                if not frame_in(conn, data):
-                    return
-        except ConnectionLost as exc:
-            self._connection_lost(conn, str(exc))
-        except asyncio.CancelledError:
-            raise
-
-    def _start_reading(self, conn: Connection) -> None:
-        push = getattr(conn, "push", None)
-        if push is None:
-            self._spawn(self._reader(conn))
-            return
-        frame_in = self._frame_in
-
-        def on_frame(data: bytes) -> None:  # from the carrier's read callback
-            if not frame_in(conn, data) and self._conn is conn:
-                self._connection_lost(conn, "stopped reading")
-
-        def on_lost(reason: str) -> None:
-            self._connection_lost(conn, reason or "closed by peer")
-
-        push(on_frame, on_lost)
-
-    def _frame_in(self, conn: Connection, data: bytes) -> bool:
-        """Handle one frame from ``conn``; False once the link stops reading it."""
-        if self._conn is not conn:
-            return False
-        if len(data) > self._max_frame_bytes:
-            log.warning("closing connection from %s: frame of %d bytes is over the "
-                        "limit of %d", conn.peer, len(data), self._max_frame_bytes)
-            self._connection_lost(conn, "oversized frame")
-            return False
-        try:
-            frame = frames.parse_frame(data)
-        except DecodeError as exc:
-            log.warning("closing connection from %s: malformed frame (%s)", conn.peer, exc)
-            self._connection_lost(conn, "malformed frame")
-            return False
-        stats = self.stats
-        stats["frames_in"] += 1
-        resumed = self._liveness.heard(self._now_ns())
-        if resumed is not None:
-            self._notify(resumed)
-        session = self._session
-        if frame.ack:
-            try:
-                if session.acked(frame.ack) and self._drain_waiter is not None:
-                    self._drain_waiter.set()
-            except AckBeyondSent as exc:
-                log.warning("closing connection from %s: %s", conn.peer, exc)
-                self._connection_lost(conn, "ack beyond sent")
-                return False
-        envelopes = frame.envelopes
-        received, on_envelope = session.received, self._on_envelope
-        for env in envelopes:
-            seq = env.seq
-            if seq == 0:
-                if not self._control(conn, env):
-                    return False
-                continue
-            try:
-                if not received(seq):
-                    stats["dup_dropped"] += 1
-                    continue
-            except SequenceGap as exc:
-                log.warning("closing connection from %s: %s", conn.peer, exc)
-                self._connection_lost(conn, "sequence gap")
-                return False
-            try:
-                on_envelope(self, env)
-            except Exception:
-                log.exception("%r: handling envelope %d failed", self, seq)
-        if envelopes and envelopes[-1].seq:
-            self._schedule_ack()
-        return self._conn is conn
-
-    def _control(self, conn: Connection, env: pb.Envelope) -> bool:
-        kind = env.WhichOneof("body")
-        if kind == "heartbeat":
-            hb = env.heartbeat
-            if hb.echo_ns:  # our heartbeat came back: a round-trip sample
-                self._liveness.rtt_sample(self._now_ns() - hb.echo_ns)
-            elif hb.sent_ns:
-                self._send_control(frames.heartbeat(0, hb.sent_ns))
-            return True
-        if kind == "goodbye":
-            if env.goodbye.permanent:
-                self._detach(conn)
-                self.declare_perm(f"site {self.peer_address} closed: {env.goodbye.reason}")
-            else:
-                self._connection_lost(conn, f"goodbye: {env.goodbye.reason}")
-            return False
-        log.warning("closing connection from %s: unexpected %s after the handshake",
-                    conn.peer, kind)
-        self._connection_lost(conn, f"unexpected {kind}")
-        return False
-
-    def _schedule_ack(self) -> None:
-        if self._ack_due or self._ack_timer is not None:
-            return
-        self._ack_timer = self._loop.call_later(self.config.ack_delay_s, self._ack_now)
-
-    # The ack timer is lazy: a frame going out carries the ack and leaves the timer be; when
-    # it fires, it sends a bare ack only if frames came in since the last ack went out. So a
-    # steady exchange arms one timer per ack_delay_s, not one (and a cancel) per frame.
-
-    def _ack_sent(self) -> None:  # a frame is going out: it carries the ack
-        self._ack_due = False
-        self._ack_carried = self._session.in_seq
-
-    def _ack_now(self) -> None:
-        self._ack_timer = None
-        if self._session.in_seq != self._ack_carried:
-            self._ack_due = True
-            self._wake.set()
+    def _goodbye(self, conn: Connection, permanent: bool, reason: str) -> None:
+        if permanent:
+            self._detach(conn)
+            self.declare_perm(f"site {self.peer_address} closed: {reason}")
+        else:
+            self._connection_lost(conn, f"goodbye: {reason}")
 
     # -- fault state ----------------------------------------------------------------------
 
@@ -568,17 +402,6 @@ class Link:
             if liveness.state is not _PERM:
                 dialer.tick(self._loop.time(), self._conn is not None)
 
-    def _release(self, conn: Connection) -> None:
-        if self._busy is conn:
-            self._busy = None
-        self._written.set()
-
-    async def _written_out(self) -> None:
-        """Wait until everything queued for the current connection has been written."""
-        while self._sendq or self._busy is not None:
-            self._written.clear()
-            await self._written.wait()
-
     async def drain(self, timeout_s: float) -> bool:
         """Wait (up to ``timeout_s``) until the peer acknowledged everything sent so far."""
         if not self._session.unacked or self.state is _PERM:
@@ -597,14 +420,14 @@ class Link:
         conn = self._conn
         if conn is not None and goodbye is not None:
             # through the writer: a stream takes one write at a time
-            self._sendq.append(frames.goodbye(goodbye, True))
-            self._wake.set()
+            self._send_control(frames.goodbye(goodbye, True))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._written_out(), 0.5)
+                await asyncio.wait_for(self._out.written_out(), 0.5)
         if conn is not None:
             self._detach(conn)
             await conn.close("site closing")
         self._monitor.cancel()
+        self._out.close()
         self._dialer.cancel()
         for t in self._tasks:
             t.cancel()
