@@ -23,8 +23,8 @@ from benchmarks._common import (
 )
 
 NAME = "netobj"
-#: The carrier (netobj.Site's ``transport``): this module measures gRPC, the default;
-#: benchmarks.bench_netobj_tcp runs the same code on the plain-TCP carrier.
+
+
 CARRIER = "grpc"
 #: Every workload (see benchmarks.samples), "sequential async def" included (netobj only).
 WORKLOADS: tuple[str, ...] = (

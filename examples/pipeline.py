@@ -160,7 +160,8 @@ class Proc:
         while True:
             text = Path(self.out_path).read_text()
             out = text.split("\n")[:-1]  # whole lines only: the last one may be half-written
-            if len(out) >= lines and all(line.startswith("netobj://") for line in out[:lines]):
+            tickets = ("netobj://", "netobj+tcp://")
+            if len(out) >= lines and all(line.startswith(tickets) for line in out[:lines]):
                 return out[:lines]
             if self.popen.poll() is not None or time.monotonic() > deadline:
                 print(f"the {self.name} process did not start:\n{self.errors()}",

@@ -349,16 +349,16 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", action="store_true", help="run both sites as two processes")
     parser.add_argument("-n", type=int, default=500, help="with --demo: calls per step")
-    parser.add_argument("--transport", choices=("grpc", "tcp"), default="grpc",
+    parser.add_argument("--transport", choices=("grpc", "tcp"), default="tcp",
                         help="with --demo: the carrier of both sites")
     sub = parser.add_subparsers(dest="cmd")
     s = sub.add_parser("serve", help="offer Coder(100) four ways and Stats; print the tickets")
     s.add_argument("--ticket-file", help="also write the tickets to this file")
-    s.add_argument("--transport", choices=("grpc", "tcp"), default="grpc")
+    s.add_argument("--transport", choices=("grpc", "tcp"), default="tcp")
     t = sub.add_parser("take", help="run the program against each Coder; print the table")
     t.add_argument("ticket_file", help="the lines 'NAME TICKET' that serve printed")
     t.add_argument("-n", type=int, default=500, help="calls per step (at least 2)")
-    t.add_argument("--transport", choices=("grpc", "tcp"), default="grpc")
+    t.add_argument("--transport", choices=("grpc", "tcp"), default="tcp")
     args = parser.parse_args()
     if (args.demo or args.cmd == "take") and args.n < 2:
         parser.error("-n must be at least 2")

@@ -70,7 +70,14 @@ DEFAULT_MAX_WORKERS: Final = 32
 
 
 class Site(ProxyHost):
-    """A netobj site: ``async with Site() as site`` or ``Site.background()``."""
+    """A netobj site: ``async with Site() as site`` or ``Site.background()``.
+
+    ``transport``: the carrier this site listens on, ``"tcp"`` (the default: length-prefixed
+    frames on a plain TCP stream) or ``"grpc"`` (one bidirectional gRPC stream per site pair,
+    for HTTP/2 infrastructure); a site dials each peer on the carrier its address names, so
+    the two mix. A :class:`~netobj.transport.base.Transport` instance carries everything
+    (``netobj.testing.SimNetwork`` does this).
+    """
 
     # Set per instance to the part's bound method: what proxies and fault watchers call (no
     # extra frame on the hot path). port_send is a method too, for the class's readers.

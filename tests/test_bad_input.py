@@ -27,7 +27,7 @@ from netobj.transport.grpc_transport import METHOD
 from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
 from tests.conftest import wait_until
-from tests.procs import SiteProcess
+from tests.procs import SiteProcess, start_site
 
 TIMEOUT = 10.0
 #: Calls the steady client must complete after the abuse ended.
@@ -108,9 +108,14 @@ async def steady_client(site: netobj.Site, sp: SiteProcess) -> AsyncIterator[Ste
 
 
 @pytest.fixture
-def sp(server: SiteProcess) -> SiteProcess:
-    """The abused site process (conftest's ``server``)."""
-    return server
+async def sp() -> AsyncIterator[SiteProcess]:
+    """The abused site process, on the gRPC carrier (these tests speak raw gRPC streams; the
+    TCP carrier's own garbage and framing tests are in test_tcp_carrier and test_tcp_framing)."""
+    proc = await start_site("--carrier", "grpc")
+    try:
+        yield proc
+    finally:
+        await proc.close()
 
 
 # -- raw streams ------------------------------------------------------------------------------

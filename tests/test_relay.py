@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
 
 import netobj
 from netobj.testing import Relay
 from netobj.ticket import Ticket, parse_ticket
-from tests.procs import SiteProcess
+from tests.procs import SiteProcess, start_site
+
+
+@pytest.fixture(params=["tcp", "grpc"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[SiteProcess]:
+    """The site process behind the relay, on each carrier (the relay pipes bytes)."""
+    sp = await start_site("--carrier", request.param)
+    try:
+        yield sp
+    finally:
+        await sp.close()
 
 
 def via(ticket: str, relay: Relay) -> str:
     t = parse_ticket(ticket)
     host, _, port = relay.address.rpartition(":")
-    return str(Ticket(host, int(port), t.site_id, t.key))
+    return str(Ticket(host, int(port), t.site_id, t.key, t.carrier))
 
 
 async def test_relay_cut_during_1000_calls_loses_and_duplicates_nothing(

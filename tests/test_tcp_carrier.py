@@ -40,10 +40,11 @@ async def test_coder_over_tcp(tcp_server: SiteProcess) -> None:
     ticket = tcp_server.tickets["coder"]
     assert ticket.startswith("netobj+tcp://") and tcp_server.address.startswith("tcp:")
     # a site that listens on gRPC dials a TCP site by its address: carriers mix
-    async with netobj.Site() as site:
+    async with netobj.Site(transport="grpc") as site:
         c = await site.take(ticket)
         assert [await c.get(), await c.get(), await c.get()] == [100, 347, 22]
-    async with netobj.Site(transport="tcp") as site:
+    async with netobj.Site() as site:  # TCP, the default
+        assert site.address.startswith("tcp:")
         calc = await site.take(tcp_server.tickets["calc"])
         assert await calc.pid() == tcp_server.pid
         counter = await calc.make_counter()  # a reference handed out by a TCP site
@@ -76,7 +77,8 @@ async def test_relay_cut_over_tcp_loses_and_duplicates_nothing(tcp_server: SiteP
 
 
 async def test_garbage_on_the_tcp_port(tcp_server: SiteProcess) -> None:
-    async with netobj.Site(transport="tcp") as site:
+    async with netobj.Site() as site:  # TCP, the default
+        assert site.address.startswith("tcp:")
         calc = await site.take(tcp_server.tickets["calc"])
         host, port = split_address(tcp_server.address)
         for payload in (random.Random(7).randbytes(4096),      # random bytes

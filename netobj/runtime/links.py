@@ -35,10 +35,10 @@ class Links:
                  on_envelope: OnEnvelope,
                  flush: Callable[[Peer], None]) -> None:
         # A Transport instance carries everything (the simulated network does this); a carrier
-        # name ("grpc", the default, or "tcp") is what this site listens on, and it dials each
+        # name ("tcp", the default, or "grpc") is what this site listens on, and it dials each
         # peer on the carrier its address names ("tcp:HOST:PORT" or "HOST:PORT").
         self._fixed = transport if isinstance(transport, Transport) else None
-        carrier = "grpc" if transport is None else transport
+        carrier = "tcp" if transport is None else transport
         if self._fixed is None and carrier not in CARRIERS:
             raise ValueError(f"transport must be a Transport or one of {sorted(CARRIERS)}")
         self._state = state

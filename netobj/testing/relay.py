@@ -1,6 +1,8 @@
 """A TCP relay between real processes, for fault tests: ``cut()`` and ``restore()``.
 
-Clients connect to ``relay.address``; each connection is piped to ``target``. While cut,
+Clients connect to ``relay.address`` (``HOST:PORT``); each connection is piped to ``target``
+(``HOST:PORT``, or a site address of either carrier: ``tcp:HOST:PORT`` pipes the same bytes;
+a ticket through the relay names the carrier, as ``Ticket(..., carrier=t.carrier)``). While cut,
 every piped connection is closed and new ones are accepted and closed at once (the network
 path is down, the target process is not: connection *refused* would mean the process is gone,
 so the relay never refuses). ``restore()`` lets new connections through again.
@@ -14,7 +16,7 @@ import contextlib
 
 class Relay:
     def __init__(self, target: str, host: str = "127.0.0.1") -> None:
-        self.target = target
+        self.target = target.removeprefix("tcp:")
         self.host = host
         self.address = ""
         self.cut_count = 0

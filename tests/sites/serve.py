@@ -27,7 +27,7 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--expose", nargs="*", default=["calc", "coder", "ordered"])
     parser.add_argument("--temp-timeout", type=float, default=4.0)
-    parser.add_argument("--carrier", choices=["grpc", "tcp"], default="grpc")
+    parser.add_argument("--carrier", choices=["grpc", "tcp"], default="tcp")
     parser.add_argument("--executor", choices=["threads", "inline"], default="threads")
     args = parser.parse_args()
     config = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=args.temp_timeout)
