@@ -23,8 +23,8 @@ from benchmarks._common import (
 )
 
 NAME = "netobj"
-
-
+#: The carrier (netobj.Site's ``transport``): this module measures gRPC;
+#: benchmarks.bench_netobj_tcp runs the same code on the TCP carrier, the default.
 CARRIER = "grpc"
 #: Every workload (see benchmarks.samples), "sequential async def" included (netobj only).
 WORKLOADS: tuple[str, ...] = (
