@@ -40,7 +40,7 @@ bench-quick: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) -m benchmarks.scale
 
-# Regenerate the checked-in protobuf modules from protos/ (tests/test_proto.py checks them).
+# Regenerate the checked-in protobuf modules from protos/ (tests/unit/test_proto.py checks them).
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=netobj/wire --pyi_out=netobj/wire protos/netobj.proto
 

@@ -1,3 +1,6 @@
+"""Fixtures for every level of the suite (tests/unit, tests/sim, tests/process); helpers
+live in tests/support."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,16 +11,12 @@ import pytest
 import uvloop
 
 import netobj
-from netobj.link import LinkConfig
-from tests.procs import SiteProcess, start_site
-
-# Fast fault detection for tests on loopback.
-FAST_LINKS = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=1.0, perm_timeout_s=30.0,
-                        redial_max_s=0.2)
-
+from tests.support.helpers import FAST_LINKS
+from tests.support.procs import SiteProcess, start_site
 
 # Multi-process integration tests run on both the pure asyncio loop and uvloop.
-BOTH_LOOPS = {"tests.test_multiprocess", "tests.test_relay", "tests.test_uvloop"}
+BOTH_LOOPS = {"tests.process.test_multiprocess", "tests.process.test_relay",
+              "tests.unit.test_uvloop"}
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
@@ -45,11 +44,3 @@ async def server() -> AsyncIterator[SiteProcess]:
         yield sp
     finally:
         await sp.close()
-
-
-async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:  # type: ignore[no-untyped-def]
-    async def loop() -> None:
-        while not predicate():
-            await asyncio.sleep(interval)
-
-    await asyncio.wait_for(loop(), timeout)

@@ -32,7 +32,7 @@ Transitions::
     TEMP_FAIL --tick: temp for >= perm_timeout--> PERM_FAIL
     OK, TEMP_FAIL --fail--> PERM_FAIL (terminal)
 
-Invariants (checked in ``tests/test_liveness_machine.py``):
+Invariants (checked in ``tests/unit/test_liveness_machine.py``):
 
 * ``PERM_FAIL`` is terminal: no input leaves it, and it reports no further transition;
 * ``temp_since_ns`` is set exactly while the state is ``TEMP_FAIL``;

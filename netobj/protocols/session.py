@@ -27,7 +27,7 @@ Phases and inputs::
     DISCONNECTED --reconnected--> CONNECTED --disconnected--> DISCONNECTED
          \\______________________close______________________/---> CLOSED (terminal)
 
-Invariants (checked in ``tests/test_session_machine.py``):
+Invariants (checked in ``tests/unit/test_session_machine.py``):
 
 * per-link FIFO: :meth:`received` delivers ``1, 2, 3, ...`` in order, with no gap;
 * each seq is delivered at most once (a duplicate is never delivered again);

@@ -84,7 +84,7 @@ def goodbye(reason: str, permanent: bool) -> bytes:
 
 
 # Calls and replies are the hot path: they are encoded by hand (protobuf's wire format is
-# stable and simple); tests/test_frames.py checks each against the protobuf serializer.
+# stable and simple); tests/unit/test_frames.py checks each against the protobuf serializer.
 
 
 def _seq(seq: int) -> bytes:

@@ -12,8 +12,8 @@ import pytest
 
 import netobj
 from netobj.testing import SimNetwork
-from tests.simulation import simulate
-from tests.sites.objects import Calc, Ordered
+from tests.support.simulation import simulate
+from tests.support.sites.objects import Calc, Ordered
 
 SEEDS = range(200)
 

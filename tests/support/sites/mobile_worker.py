@@ -21,7 +21,7 @@ import random
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 import netobj
 from netobj.link import LinkConfig
@@ -86,18 +86,18 @@ async def take(ticket: str) -> None:
 if __name__ == "__main__":
     if sys.argv[-1] == "--bare-class":
         # This process defines the class without the decorator (same qualified name).
-        from tests.sites import objects
+        from tests.support.sites import objects
 
         objects.MovingCounter = objects.NotDecorated  # type: ignore[misc]
         objects.NotDecorated.__qualname__ = "MovingCounter"
         import netobj.classes
 
-        netobj.classes._registry.pop("tests.sites.objects.MovingCounter", None)
+        netobj.classes._registry.pop("tests.support.sites.objects.MovingCounter", None)
         sys.argv.pop()
     elif sys.argv[-1] == "--no-class":
         sys.argv.pop()
     else:
-        from tests.sites import objects
+        from tests.support.sites import objects
     command, *rest = sys.argv[1:]
     if command == "count":
         asyncio.run(count(rest[0], int(rest[1]), rest[2]))

@@ -9,8 +9,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVE = ROOT / "tests" / "sites" / "serve.py"
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = ROOT / "tests" / "support" / "sites" / "serve.py"
 
 
 @dataclass
@@ -67,7 +67,7 @@ class SiteProcess:
 
 async def start_site(*args: str, env: dict[str, str] | None = None,
                      timeout: float = 30, prefix: tuple[str, ...] = ()) -> SiteProcess:
-    """Start tests/sites/serve.py (``prefix``: a command to run it under, e.g. a netns)."""
+    """Start tests/support/sites/serve.py (``prefix``: a command to run it under, e.g. a netns)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "NETOBJ_LOG": "INFO", **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         *prefix, sys.executable, str(SERVE), *args,
@@ -100,7 +100,8 @@ async def start_site(*args: str, env: dict[str, str] | None = None,
 
 async def start_script(script: Path, *args: str, stdin: bool = False,
                        env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    """Run a worker script of tests/sites with this interpreter (stdout and stderr piped)."""
+    """Run a worker script of tests/support/sites with this interpreter (stdout and stderr
+    piped)."""
     return await asyncio.create_subprocess_exec(
         sys.executable, str(script), *args,
         stdin=asyncio.subprocess.PIPE if stdin else None,

@@ -1,6 +1,6 @@
 """A site process for the tests: offers objects and prints their tickets, one per line.
 
-    python tests/sites/serve.py [--port N] [--expose NAME ...]
+    python tests/support/sites/serve.py [--port N] [--expose NAME ...]
 
 Prints ``TICKET <name> <ticket>`` for each object, then ``READY``, and serves until its
 standard input closes (or it is killed).
@@ -14,11 +14,11 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 import netobj
 from netobj.link import LinkConfig
-from tests.sites import objects
+from tests.support.sites import objects
 
 
 async def main() -> None:

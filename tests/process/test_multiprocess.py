@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import netobj
-from tests.conftest import FAST_LINKS
-from tests.procs import SiteProcess, start_site
+from tests.support.helpers import FAST_LINKS
+from tests.support.procs import SiteProcess, start_site
 
 
 async def test_coder_across_processes(site: netobj.Site, server: SiteProcess) -> None:
@@ -49,7 +49,7 @@ async def test_remote_exceptions(site: netobj.Site, server: SiteProcess) -> None
         await calc.fail("key", "k")
     with pytest.raises(netobj.RemoteError) as info:
         await calc.fail("custom", "mine")
-    assert info.value.type_name == "tests.sites.objects.CustomError"
+    assert info.value.type_name == "tests.support.sites.objects.CustomError"
     assert "mine" in str(info.value)
     assert "raise CustomError" in info.value.remote_traceback
     # the object goes on serving

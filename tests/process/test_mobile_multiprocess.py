@@ -1,8 +1,9 @@
-"""Cached and replicated objects across real OS processes (gRPC on loopback).
+"""Cached and replicated objects across real OS processes (TCP on loopback).
 
-The home runs in one process (tests/sites/serve.py); workers (tests/sites/mobile_worker.py)
-each run their own site. Histories are recorded with time.monotonic(), one clock for every
-process of the machine, and checked here for linearizability and for stale reads.
+The home runs in one process (tests/support/sites/serve.py); workers
+(tests/support/sites/mobile_worker.py) each run their own site. Histories are recorded with
+time.monotonic(), one clock for every process of the machine, and checked here for
+linearizability and for stale reads.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import pytest
 
 import netobj
 from netobj.link import LinkConfig
-from tests.linearizability import Op, check, counter_model, stale_observations
-from tests.procs import ROOT, finish, read_line, start_script, start_site
-from tests.sites.objects import MovingCounter, SharedCounter
+from tests.support.linearizability import Op, check, counter_model, stale_observations
+from tests.support.procs import ROOT, finish, read_line, start_script, start_site
+from tests.support.sites.objects import MovingCounter, SharedCounter
 
-WORKER = ROOT / "tests" / "sites" / "mobile_worker.py"
+WORKER = ROOT / "tests" / "support" / "sites" / "mobile_worker.py"
 CONFIG = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=1.0, redial_max_s=0.2,
                     probe_interval_s=0.2)
 
@@ -158,7 +159,7 @@ async def test_taking_an_object_whose_class_is_not_allowed_is_a_marshal_error(
     try:
         line = await read_line(proc, 60)
         assert line.startswith("ERROR MarshalError"), line
-        assert "tests.sites.objects.MovingCounter" in line
+        assert "tests.support.sites.objects.MovingCounter" in line
         if variant == "--no-class":
             assert "unknown on this site" in line
         else:

@@ -26,8 +26,8 @@ from netobj.transport.base import DEFAULT_MAX_FRAME_BYTES
 from netobj.transport.grpc_transport import METHOD
 from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
-from tests.conftest import wait_until
-from tests.procs import SiteProcess, start_site
+from tests.support.helpers import wait_until
+from tests.support.procs import SiteProcess, start_site
 
 TIMEOUT = 10.0
 #: Calls the steady client must complete after the abuse ended.

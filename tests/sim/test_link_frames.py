@@ -7,8 +7,8 @@ import random
 
 import netobj
 from netobj.testing import SimNetwork
-from tests.simulation import simulate
-from tests.sites.objects import Calc
+from tests.support.simulation import simulate
+from tests.support.sites.objects import Calc
 
 
 def test_ready_messages_share_frames() -> None:

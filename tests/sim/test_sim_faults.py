@@ -15,7 +15,7 @@ import pytest
 import netobj
 from netobj.link import FaultState, Link
 from netobj.testing import SimNetwork
-from tests.simulation import simulate
+from tests.support.simulation import simulate
 
 N_MESSAGES = 40
 
@@ -129,7 +129,7 @@ def test_exactly_once_fifo_per_pair_and_no_perm_fail_without_evidence(seed: int)
 
 def test_kill_fails_an_object_everywhere_and_break_only_here() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        from tests.sites.objects import Calc
+        from tests.support.sites.objects import Calc
 
         home, a, b = sites
         t1, t2 = home.offer(Calc()), home.offer(Calc())
@@ -155,7 +155,7 @@ def test_kill_fails_an_object_everywhere_and_break_only_here() -> None:
 
 def test_kill_of_a_var_and_of_a_cached_object() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        from tests.sites.objects import MovingCounter
+        from tests.support.sites.objects import MovingCounter
 
         home, a = sites
         v: netobj.Var[int] = netobj.Var()
@@ -191,7 +191,7 @@ def test_kill_of_a_var_and_of_a_cached_object() -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_a_sites_fault_event_comes_after_every_message_received_from_it(seed: int) -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        from tests.sites.objects import Calc
+        from tests.support.sites.objects import Calc
 
         home, watcher = sites
         port = netobj.Port()
@@ -234,8 +234,8 @@ def test_a_site_declared_failed_is_never_talked_to_again_even_if_it_answers() ->
     the client fails its side too instead of resuming a conversation the home has ended."""
     from dataclasses import replace
 
-    from tests.simulation import SIM_LINKS
-    from tests.sites.objects import Calc
+    from tests.support.simulation import SIM_LINKS
+    from tests.support.sites.objects import Calc
 
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
         home = netobj.Site(host="hx", transport=net.transport("hx"), executor="inline",

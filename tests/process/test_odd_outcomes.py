@@ -18,9 +18,9 @@ import pytest
 
 import netobj
 from netobj.errors import UNRENDERABLE
-from tests.conftest import FAST_LINKS
-from tests.procs import SiteProcess, start_site
-from tests.sites import objects  # noqa: F401 - the classes must be known here (cached)
+from tests.support.helpers import FAST_LINKS
+from tests.support.procs import SiteProcess, start_site
+from tests.support.sites import objects  # noqa: F401 - the classes must be known here (cached)
 
 PROTOCOLS = ["stationary", "active", "cached", "replicated"]
 CARRIERS = ["tcp", "grpc"]

@@ -2,7 +2,7 @@
 
 Every run is deterministic: a failing seed replays exactly (the seed is in the failure note).
 Message counts are asserted exactly where the protocol fixes them; recorded histories are
-checked for linearizability (tests/linearizability.py).
+checked for linearizability (tests/support/linearizability.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 import netobj
 from netobj.mobile import CachedEntity, ReplicaEntity
 from netobj.testing import SimNetwork
-from tests.linearizability import Op, check, counter_model, stale_observations
-from tests.simulation import simulate
-from tests.sites.objects import MovingCounter, SharedCounter
+from tests.support.linearizability import Op, check, counter_model, stale_observations
+from tests.support.simulation import simulate
+from tests.support.sites.objects import MovingCounter, SharedCounter
 
 MOVE_KINDS = ("mobile.get", "mobile.forward", "mobile.put")
 

@@ -13,7 +13,7 @@ import pytest
 
 import netobj
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
 import sys, threading, concurrent.futures
@@ -42,7 +42,7 @@ print("done")
 
 
 def test_background_site_from_threads(server: object) -> None:
-    from tests.procs import SiteProcess
+    from tests.support.procs import SiteProcess
 
     assert isinstance(server, SiteProcess)
     out = subprocess.run([sys.executable, "-c", SCRIPT, server.tickets["calc"]],
@@ -122,7 +122,7 @@ def test_offer_from_many_threads_gives_distinct_tickets() -> None:
 def test_cached_and_replicated_objects_from_plain_threads() -> None:
     """Calls from threads that are not the site's loop thread go through the loop (they never
     run inline), and still see one object: a counter hit from 8 threads on two sites."""
-    from tests.sites.objects import MovingCounter, SharedCounter
+    from tests.support.sites.objects import MovingCounter, SharedCounter
 
     home = netobj.Site.background()
     other = netobj.Site.background()
@@ -157,7 +157,7 @@ def test_inline_calls_from_a_thread_while_the_state_keeps_moving() -> None:
     increment is lost or seen twice."""
     import asyncio
 
-    from tests.sites.objects import MovingCounter
+    from tests.support.sites.objects import MovingCounter
 
     home = netobj.Site.background()
     other = netobj.Site.background()
@@ -199,7 +199,7 @@ def test_inline_calls_from_a_thread_while_the_state_keeps_moving() -> None:
 
 
 def test_the_state_does_not_leave_during_an_inline_call_in_another_thread() -> None:
-    from tests.sites.objects import Gate
+    from tests.support.sites.objects import Gate
 
     home = netobj.Site.background()
     other = netobj.Site.background()

@@ -10,7 +10,7 @@ import pytest
 import netobj
 from netobj.testing import Relay
 from netobj.ticket import Ticket, parse_ticket
-from tests.procs import SiteProcess, start_site
+from tests.support.procs import SiteProcess, start_site
 
 
 @pytest.fixture(params=["tcp", "grpc"])

@@ -8,9 +8,9 @@ from typing import Any
 
 import netobj
 from netobj.link import LinkConfig
-from tests.procs import ROOT, finish, read_line, start_script, start_site
+from tests.support.procs import ROOT, finish, read_line, start_script, start_site
 
-WORKER = ROOT / "tests" / "sites" / "var_worker.py"
+WORKER = ROOT / "tests" / "support" / "sites" / "var_worker.py"
 
 
 async def start_worker(*args: str) -> asyncio.subprocess.Process:

@@ -11,7 +11,7 @@ import netobj
 from netobj.testing import Relay, check_transport
 from netobj.ticket import Ticket, parse_ticket
 from netobj.transport.tcp import TcpTransport, split_address
-from tests.procs import SiteProcess, start_site
+from tests.support.procs import SiteProcess, start_site
 
 
 async def test_tcp_transport_conforms() -> None:

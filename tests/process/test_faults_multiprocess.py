@@ -16,9 +16,9 @@ import pytest
 
 import netobj
 from netobj.link import LinkConfig
-from tests.procs import ROOT, SiteProcess, read_line, start_script, start_site
+from tests.support.procs import ROOT, SiteProcess, read_line, start_script, start_site
 
-WORKER = ROOT / "tests" / "sites" / "fault_worker.py"
+WORKER = ROOT / "tests" / "support" / "sites" / "fault_worker.py"
 CONFIG = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=2.0, redial_max_s=0.2,
                     probe_interval_s=0.2)
 
@@ -144,7 +144,7 @@ async def test_relay_cut_and_restored_20_times_during_5000_calls() -> None:
     """Two sender processes, 2,500 calls each, through a relay the test cuts 20 times: every
     call runs exactly once, in each sender's order; nothing is lost or duplicated."""
     from netobj.testing import Relay
-    from tests.test_relay import via
+    from tests.process.test_relay import via
 
     home = await start_site("--expose", "calc")
     procs: list[asyncio.subprocess.Process] = []

@@ -9,8 +9,8 @@ import pytest
 
 import netobj
 from netobj.testing import SimNetwork
-from tests.simulation import simulate
-from tests.sites.objects import Calc
+from tests.support.simulation import simulate
+from tests.support.sites.objects import Calc
 
 
 def _var_messages(sites: list[netobj.Site]) -> int:

@@ -13,8 +13,8 @@ import netobj
 from netobj.testing import SimNetwork
 from netobj.wire import codec, frames, tags
 from netobj.wire import netobj_pb2 as pb
-from tests.simulation import simulate
-from tests.sites.objects import Calc, Mixed, Ordered
+from tests.support.simulation import simulate
+from tests.support.sites.objects import Calc, Mixed, Ordered
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -177,7 +177,7 @@ def test_malformed_batches_get_protocol_errors(calls: bytes, count: int, method:
 
 
 async def test_batches_between_processes(site: netobj.Site, server: object) -> None:
-    from tests.procs import SiteProcess
+    from tests.support.procs import SiteProcess
 
     assert isinstance(server, SiteProcess)
     ordered = await site.take(server.tickets["ordered"])
