@@ -40,7 +40,8 @@ class Ratio:
 
 
 RATIOS: tuple[Ratio, ...] = (
-    Ratio("netobj (tcp) sequential def / Pyro5 sequential", (SEQUENTIAL, TCP), (SEQUENTIAL, PYRO)),
+    Ratio("netobj (tcp) sequential def / Pyro5 sequential", (SEQUENTIAL, TCP), (SEQUENTIAL, PYRO),
+          1.0),
     Ratio(
         "netobj (tcp) sequential def / bare uvloop echo (16 B)",
         (SEQUENTIAL, TCP),
@@ -63,16 +64,16 @@ RATIOS: tuple[Ratio, ...] = (
         (SEQUENTIAL, BIDI),
         0.8,
     ),
-    Ratio("netobj (tcp) echo 64 KiB MB/s / Pyro5", (ECHO, TCP), (ECHO, PYRO)),
+    Ratio("netobj (tcp) echo 64 KiB MB/s / Pyro5", (ECHO, TCP), (ECHO, PYRO), 1.0),
     Ratio("netobj (grpc) echo 64 KiB MB/s / Pyro5", (ECHO, NET), (ECHO, PYRO)),
     Ratio(
         "netobj (tcp) echo 64 KiB MB/s / bare uvloop 64 KiB echo", (ECHO, TCP), (ECHO, BARE), 0.6
     ),
     Ratio("netobj (grpc) echo 64 KiB MB/s / bare uvloop 64 KiB echo", (ECHO, NET), (ECHO, BARE)),
     Ratio("netobj (grpc) pipelined / Pyro5 BatchProxy", (PIPELINED, NET), (PIPELINED, PYRO), 2.0),
-    Ratio("netobj (tcp) pipelined / Pyro5 BatchProxy", (PIPELINED, TCP), (PIPELINED, PYRO)),
+    Ratio("netobj (tcp) pipelined / Pyro5 BatchProxy", (PIPELINED, TCP), (PIPELINED, PYRO), 2.0),
     Ratio("netobj (grpc) one-way Port / Pyro5 @oneway", (MESSAGES, NET), (MESSAGES, PYRO), 5.0),
-    Ratio("netobj (tcp) one-way Port / Pyro5 @oneway", (MESSAGES, TCP), (MESSAGES, PYRO)),
+    Ratio("netobj (tcp) one-way Port / Pyro5 @oneway", (MESSAGES, TCP), (MESSAGES, PYRO), 5.0),
     Ratio(
         f"local call, cached (state moved here), `{bench_protocols.CALL}` / plain call",
         (LOCAL, local_key((bench_protocols.MOVED, bench_protocols.CALL))),

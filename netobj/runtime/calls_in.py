@@ -16,7 +16,7 @@ from netobj.runtime.executor import Call, Executor, Invocation, Outcome, failure
 from netobj.runtime.peers import Peer
 from netobj.runtime.refs import Export, Refs
 from netobj.runtime.state import SiteState
-from netobj.wire import codec, frames
+from netobj.wire import batches, codec, frames
 from netobj.wire import netobj_pb2 as pb
 
 log = logging.getLogger("netobj.site")
@@ -144,29 +144,8 @@ class CallsIn:
         methods: dict[str, tuple[Callable[..., Any], bool] | BaseException] = {}
         refused: list[Outcome] = []
         run: list[Call] = []
-        call_id = first_id - 1
-        pos, end = 0, len(items)
-        malformed = errors.ProtocolError("malformed call batch")
-        while pos < end and call_id < first_id + count - 1:
-            call_id += 1
-            method = items[pos]
-            n = items[pos + 1] if pos + 1 < end else None
-            if type(method) is not str or type(n) is not int:
-                break
-            kwargs: dict[str, Any] = {}
-            if n >= 0:
-                args = items[pos + 2:pos + 2 + n]
-                pos += 2 + n
-            else:
-                n = -1 - n
-                args = items[pos + 2:pos + 2 + n]
-                kw = items[pos + 2 + n] if pos + 2 + n < end else None
-                pos += 3 + n
-                if type(kw) is not dict:
-                    break
-                kwargs = kw
-            if len(args) != n:
-                break
+        parsed = batches.parse_mixed_calls(items, count)
+        for call_id, (method, args, kwargs) in enumerate(parsed, first_id):
             resolved = methods.get(method)
             if resolved is None:
                 resolved = methods[method] = self._resolve_method(export, method)
@@ -187,12 +166,12 @@ class CallsIn:
                 self._schedule(export, Invocation(peer, [call]), True)
             else:
                 run.append(call)
-        else:
-            call_id += 1  # every call parsed (or all ids used)
         if run:
             self._schedule(export, Invocation(peer, run), False)
         # calls the batch announced but did not carry well-formed
-        refused.extend((k, False, False, malformed) for k in range(call_id, first_id + count))
+        malformed = errors.ProtocolError("malformed call batch")
+        refused.extend((k, False, False, malformed)
+                       for k in range(first_id + len(parsed), first_id + count))
         if refused:
             self.send_outcomes(peer, refused)
 
@@ -202,17 +181,17 @@ class CallsIn:
         first_id, count, method, arity = (batch.first_call_id, batch.count, batch.method,
                                           batch.arity)
         resolved = self._resolve_method(export, method)
-        if len(items) != count * arity:
+        args = batches.parse_uniform_calls(items, count, arity)
+        if args is None:
             resolved = errors.ProtocolError("malformed uniform call batch")
         if isinstance(resolved, BaseException):
             self.send_outcomes(peer, [(first_id + k, False, False, resolved)
                                       for k in range(count)])
             return
+        assert args is not None
         fn, is_async = resolved
-        calls: list[Call] = [
-            (first_id + k, method, fn, items[k * arity:(k + 1) * arity], {}, False)
-            for k in range(count)
-        ]
+        calls: list[Call] = [(first_id + k, method, fn, a, {}, False)
+                             for k, a in enumerate(args)]
         if lenient:
             refused: list[Outcome] = []
             good: list[Call] = []
@@ -284,7 +263,7 @@ class CallsIn:
         if len(outcomes) > 1 and self._send_uniform_outcomes(peer, outcomes):
             return
         hook = self._ref_hook
-        items: list[Any] = []  # flat: call_id, ok, value, call_id, ok, value, ...
+        triples: list[tuple[int, bool, Any]] = []
         for call_id, oneway, ok, value in outcomes:
             if oneway:
                 if not ok:
@@ -303,9 +282,9 @@ class CallsIn:
                             f"{errors.safe_str(exc)}"))
             else:
                 value = codec.encode_exception_tag(failure(value))
-            items += (call_id, ok, value)
-        if items:
-            self._send_items(peer, items)
+            triples.append((call_id, ok, value))
+        if triples:
+            self._send_items(peer, batches.outcomes(triples))
 
     def _send_uniform_outcomes(self, peer: Peer, outcomes: list[Outcome]) -> bool:
         """Consecutive ids that all returned data: one ReplyBatch of bare values."""

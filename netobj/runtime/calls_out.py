@@ -16,7 +16,7 @@ from netobj.runtime.loop import LoopGate
 from netobj.runtime.peers import Outgoing, Peer
 from netobj.runtime.state import SiteState
 from netobj.var import Var, resolve_many
-from netobj.wire import codec, frames
+from netobj.wire import batches, codec, frames
 from netobj.wire import netobj_pb2 as pb
 
 log = logging.getLogger("netobj.site")
@@ -96,21 +96,12 @@ class Outbox:
                         arity = -1
                         break
                 if arity >= 0:  # uniform: one method, same arity, no kwargs
-                    data = codec.dump([a for out in group for a in out[3]], "call batch")
+                    data = codec.dump(batches.uniform_calls([out[3] for out in group]),
+                                      "call batch")
                     self._send_batch(peer, group, data, method, arity, more)
                     return
-                flat: list[Any] = []
-                append, extend = flat.append, flat.extend
-                for out in group:
-                    append(out[2])
-                    if out[4] is None:
-                        append(len(out[3]))
-                        extend(out[3])
-                    else:
-                        append(-1 - len(out[3]))
-                        extend(out[3])
-                        append(out[4])
-                data = codec.dump(flat, "call batch")
+                data = codec.dump(batches.mixed_calls([(out[2], out[3], out[4])
+                                                       for out in group]), "call batch")
         except errors.MarshalError as exc:
             if len(group) == 1:
                 var._reject(exc)
@@ -274,11 +265,13 @@ class CallsOut:
                         var._reject(bad)
             resolve_many(zip(tokens, items, strict=True))
             return
-        if len(items) % 3 or not all(type(i) is int for i in items[::3]):
+        parsed = batches.parse_outcomes(items)
+        if parsed is None:
             log.warning("dropping malformed reply batch from %s", peer.peer_address)
             return
-        tokens = caller.on_replies(items[::3])
-        for var, ok, value in zip(tokens, items[1::3], items[2::3], strict=True):
+        ids, oks, values = parsed
+        tokens = caller.on_replies(ids)
+        for var, ok, value in zip(tokens, oks, values, strict=True):
             if var is None:
                 continue
             if lenient:
