@@ -18,8 +18,8 @@ Records are plain tuples (measured: a dataclass costs several times more per cal
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
+import queue
 import threading
 import traceback
 from collections import deque
@@ -99,6 +99,78 @@ async def run_calls_async(calls: Sequence[Call],
 # -- where calls run: lanes, the thread pool, tasks --------------------------------------
 
 
+class Workers:
+    """The site's worker threads: ``submit(fn)`` runs ``fn()`` on one of them.
+
+    Leaner than ``concurrent.futures.ThreadPoolExecutor`` on the per-call path (measured: a
+    submit-and-wake round trip costs about 28 µs of CPU against 37-47 µs, no Future and no
+    Condition per call): one C ``SimpleQueue`` of callables, and an idle count. A submit
+    reserves an idle thread or starts a new one (up to ``max_workers``), so work never waits
+    behind a thread that is blocked in a slow method while the bound allows another thread.
+    Beyond ``max_workers`` busy threads, work queues (the named bound). Threads are daemons:
+    a method blocked forever does not keep the process alive after the site closed.
+    """
+
+    __slots__ = ("_closed", "_idle", "_lock", "_max", "_name", "_queue", "_threads")
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._max = max_workers
+        self._name = name
+        self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for work and not yet reserved by a submit
+        self._threads = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[[], object]) -> bool:
+        """Queue ``fn``; False (and nothing runs) once the workers are closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            if self._idle:
+                self._idle -= 1
+                start = False
+            else:
+                start = self._threads < self._max
+                if start:
+                    self._threads += 1
+        self._queue.put(fn)
+        if start:
+            threading.Thread(target=self._work, name=f"{self._name}-{self._threads}",
+                             daemon=True).start()
+        return True
+
+    def _work(self) -> None:
+        get, lock = self._queue.get, self._lock
+        while True:
+            fn = get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except BaseException:  # pragma: no cover - the lane catches what methods raise
+                log.exception("worker task failed")
+            with lock:
+                if self._closed:
+                    return
+                self._idle += 1
+
+    def close(self) -> None:
+        """Drop queued work and let every thread end once it is idle."""
+        with self._lock:
+            self._closed = True
+            threads = self._threads
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        for _ in range(threads):
+            self._queue.put(None)
+
+
 @dataclass(slots=True)
 class Invocation:
     """What the home protocol machines schedule: one async call, or a run of def calls that
@@ -156,7 +228,7 @@ class Executor:
         self._mode = mode
         self._max_workers = max_workers
         self._name = name
-        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.pool: Workers | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._done_lock = threading.Lock()
         self._done: deque[tuple[Lane, Invocation, list[Outcome]]] = deque()
@@ -164,14 +236,13 @@ class Executor:
 
     def start(self) -> None:
         if self._mode == "threads":
-            self.pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._max_workers, thread_name_prefix=self._name)
+            self.pool = Workers(self._max_workers, self._name)
 
     def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -182,8 +253,27 @@ class Executor:
         """``fn(*args)`` on a worker thread (inline: here, on the loop)."""
         if self.pool is None:
             return fn(*args)
-        assert self._gate.loop is not None
-        return await self._gate.loop.run_in_executor(self.pool, fn, *args)
+        loop = self._gate.loop
+        assert loop is not None
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:  # on the loop
+            if not fut.done():
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+
+        def run() -> None:  # on a worker
+            try:
+                result: tuple[bool, Any] = (True, fn(*args))
+            except BaseException as exc:
+                result = (False, exc)
+            self._gate.wake(settle, *result)
+
+        if not self.pool.submit(run):
+            raise errors.SiteClosedError("the site is closed")
+        return await fut
 
     def lane(self, owner: object, finish: Finish) -> Lane:
         return Lane(self, owner, finish)
