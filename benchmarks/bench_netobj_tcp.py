@@ -24,7 +24,7 @@ def connect(server: ServerProcess) -> bench_netobj.NetobjClient:
 def notes() -> list[str]:
     return [
         "netobj (tcp): the same code as netobj on the plain-TCP carrier "
-        "(length-prefixed frames on asyncio streams, TCP_NODELAY; tickets netobj+tcp://)."
+        "(length-prefixed frames read by an asyncio.Protocol, TCP_NODELAY; tickets netobj+tcp://)."
     ]
 
 

@@ -3,7 +3,7 @@
 Two parts, both run by ``python -m benchmarks`` inside its interleaved rounds:
 
 1. **Protocols across processes** (:class:`ProtocolClient`). The server process
-   (``python -m benchmarks.bench_protocols serve``, gRPC carrier, 127.0.0.1) offers a
+   (``python -m benchmarks.bench_protocols serve``, TCP carrier, the default, 127.0.0.1) offers a
    stationary :class:`~benchmarks.protocol_objects.CoderFactory`; each round the client takes
    a fresh set of four Coders from it, one per protocol (``@stationary``, ``@active``,
    ``@cached``, ``@replicated`` with ``@reads`` on ``peek``), all homed on the server. Then,
@@ -245,9 +245,9 @@ async def _awaited_calls(obj: Any, n: int) -> tuple[float, Any]:
 
 def notes() -> list[str]:
     return [
-        "netobj protocols: one server process (gRPC carrier, uvloop) offers a @stationary "
-        "factory; each round the client takes from it a fresh Coder per protocol, homed on "
-        "the server (the classes live in benchmarks/protocol_objects.py, imported by both "
+        "netobj protocols: one server process (TCP carrier, the default; uvloop) offers a "
+        "@stationary factory; each round the client takes from it a fresh Coder per protocol, "
+        "homed on the server (the classes live in benchmarks/protocol_objects.py, imported by both "
         "processes). get() advances the state and returns the old value; peek() returns "
         "it. Both are `def` methods: on a stationary or active object each call runs on the "
         "server's worker thread and back. Per round and protocol: the first peek() (timed "

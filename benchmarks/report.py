@@ -139,7 +139,7 @@ def _protocols_tables(
     lines = [
         "",
         f"netobj object protocols: one Coder class offered as each protocol by a server "
-        f"process, called sequentially from this process (gRPC carrier); a fresh object per "
+        f"process, called sequentially from this process (TCP carrier); a fresh object per "
         f"protocol per round; {sizes.protocol_calls:,} peek() then {sizes.protocol_calls:,} "
         f"get() calls per protocol per round, {rounds} round(s), interleaved (workload outer, "
         f"protocol inner). Best round by calls/s (its CPU), median of rounds beside it; the "

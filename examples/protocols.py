@@ -22,7 +22,9 @@ reads it with no message - until a write invalidates it.
 
 Each Coder starts at 100 once: run ``take`` once per ``serve``.
 
-Options: ``-n`` calls per step (default 500), ``--transport tcp`` for the plain-TCP carrier.
+Options: ``-n`` calls per step (default 500), ``--transport grpc`` for the gRPC carrier (TCP is
+the default).
+
 The last line is ``ok: ...`` when ``get()`` returned the same values under all four protocols
 (those of one local Coder(100)) and every ``peek()`` saw the value the next ``get()`` returned.
 """
