@@ -13,7 +13,9 @@ with its own Hello, or - when it will not take the connection - with a Goodbye:
   :func:`replaces`);
 * a Hello with ``wrong_incarnation`` when the dialer expects a site id this process is not.
 
-:func:`dial` is the dialer's side: it returns the acceptor's Hello, raises
+:func:`accept` is the acceptor's first step (read the Hello with a timeout; answer a dialer
+that wants another incarnation), :func:`reply` and :func:`refuse` its answers once the link
+decided. :func:`dial` is the dialer's side: it returns the acceptor's Hello, raises
 :class:`PeerGone` for evidence that the peer the link names is gone for good (a permanent
 Goodbye, another incarnation), and :class:`HandshakeError` (or the transport's errors) for
 anything worth another try. Both Hellos carry ``last_received``, from which each side
@@ -24,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from google.protobuf.message import DecodeError
 
 from netobj.transport.base import Connection, ConnectionLost
 from netobj.wire import frames
 from netobj.wire import netobj_pb2 as pb
+
+log = logging.getLogger("netobj.site")
 
 
 class HandshakeError(Exception):
@@ -104,6 +109,33 @@ async def dial(conn: Connection, *, our_id: str, our_address: str, peer_id: str,
 
 
 # -- acceptor ------------------------------------------------------------------------------
+
+
+async def accept(conn: Connection, *, our_id: str, our_address: str, max_frame_bytes: int,
+                 timeout_s: float) -> pb.Hello | None:
+    """The acceptor's first step on a fresh connection: the dialer's Hello, addressed to this
+    incarnation, or None when the connection is not one to take - it then has been answered
+    where there is something to say (another incarnation is wanted) and closed, with the
+    reason logged. Costs at most one frame of ``max_frame_bytes`` and ``timeout_s``."""
+    try:
+        data = await asyncio.wait_for(conn.recv(), timeout_s)
+        if data is None:  # closed before saying anything: a peer's probe, or a dial given up
+            log.debug("connection from %s closed before its Hello", conn.peer)
+            await conn.close("closed before Hello")
+            return None
+        hello = read_hello(data, max_frame_bytes)
+    except (HandshakeError, ConnectionLost, TimeoutError) as exc:
+        log.warning("closing connection from %s: %s", conn.peer, str(exc) or type(exc).__name__)
+        await conn.close(str(exc))
+        return None
+    if hello.expect_site_id and hello.expect_site_id != our_id:
+        log.info("connection from %s wants site %s, which is not this incarnation",
+                 conn.peer, hello.expect_site_id[:8])
+        with contextlib.suppress(ConnectionLost):
+            await conn.send(frames.hello(our_id, our_address, "", 0, wrong_incarnation=True))
+        await conn.close("wrong incarnation")
+        return None
+    return hello
 
 
 async def reply(conn: Connection, *, our_id: str, our_address: str, peer_id: str,

@@ -42,9 +42,7 @@ from typing import Any, Final
 
 from netobj import handshake
 from netobj.dialer import Dialer
-from netobj.dialer import address_host as _address_host
 from netobj.dialer import peer_host as _peer_host
-from netobj.handshake import HandshakeError, read_hello
 from netobj.link_reader import Inbox
 from netobj.link_writer import Outbox
 from netobj.protocols.liveness import INITIAL_RTO_NS, FaultState, Liveness, Transition
@@ -53,9 +51,8 @@ from netobj.transport.base import Connection, Transport
 from netobj.wire import frames
 from netobj.wire import netobj_pb2 as pb
 
-__all__ = ["INITIAL_RTO_S", "MAX_UNACKED_DEFAULT", "EnvelopeHandler", "FaultState",
-           "HandshakeError", "Link", "LinkConfig", "StateHandler", "_address_host",
-           "_peer_host", "read_hello"]
+__all__ = ["INITIAL_RTO_S", "MAX_UNACKED_DEFAULT", "EnvelopeHandler", "FaultState", "Link",
+           "LinkConfig", "StateHandler"]
 
 log = logging.getLogger("netobj.link")
 

@@ -5,17 +5,16 @@ to), the carriers that reach them, links made on demand or accepted, and their s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-from netobj.link import FaultState, HandshakeError, Link, LinkConfig, read_hello
+from netobj import handshake
+from netobj.link import FaultState, Link, LinkConfig
 from netobj.runtime.peers import Peer
 from netobj.runtime.state import SiteState
-from netobj.transport.base import Connection, ConnectionLost, Transport
-from netobj.wire import frames
+from netobj.transport.base import Connection, Transport
 from netobj.wire import netobj_pb2 as pb
 
 log = logging.getLogger("netobj.site")
@@ -126,24 +125,11 @@ class Links:
         if self._state.closed:
             await conn.close("site closed")
             return
-        try:
-            data = await asyncio.wait_for(conn.recv(), self.config.handshake_timeout_s)
-            if data is None:  # closed before saying anything: a peer's probe, or a dial given up
-                log.debug("connection from %s closed before its Hello", conn.peer)
-                await conn.close("closed before Hello")
-                return
-            hello = read_hello(data, self.transport.max_frame_bytes)
-        except (HandshakeError, ConnectionLost, TimeoutError) as exc:
-            log.warning("closing connection from %s: %s", conn.peer, exc)
-            await conn.close(str(exc))
-            return
         me = self._state
-        if hello.expect_site_id and hello.expect_site_id != me.id:
-            log.info("connection from %s wants site %s, which is not this incarnation",
-                     conn.peer, hello.expect_site_id[:8])
-            with contextlib.suppress(ConnectionLost):
-                await conn.send(frames.hello(me.id, me.address, "", 0, wrong_incarnation=True))
-            await conn.close("wrong incarnation")
+        hello = await handshake.accept(conn, our_id=me.id, our_address=me.address,
+                                       max_frame_bytes=self.transport.max_frame_bytes,
+                                       timeout_s=self.config.handshake_timeout_s)
+        if hello is None:
             return
         peer = self.peers.get(hello.site_id)
         if peer is None:

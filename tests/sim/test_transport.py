@@ -40,7 +40,7 @@ def test_a_stuck_simulation_fails_instead_of_spinning() -> None:
 ])
 def test_the_host_a_connection_came_from(peer: str, host: str | None) -> None:
     """An acceptor probes a lost peer only at an address on that host (see netobj.link)."""
-    from netobj.link import _peer_host
+    from netobj.dialer import peer_host as _peer_host
 
     assert _peer_host(peer) == host
 
@@ -50,6 +50,6 @@ def test_the_host_a_connection_came_from(peer: str, host: str | None) -> None:
     ("h1:1002", "h1"), ("nohost", None),
 ])
 def test_the_host_of_a_site_address(address: str, host: str | None) -> None:
-    from netobj.link import _address_host
+    from netobj.dialer import address_host as _address_host
 
     assert _address_host(address) == host
