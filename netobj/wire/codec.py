@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -398,7 +398,7 @@ class Decoder:
     __slots__ = ("_semantic",)
 
     def __init__(self, resolve: RefResolver | None = None, *, lenient: bool = False,
-                 extra: dict[int, Callable[[Any], object]] | None = None) -> None:
+                 extra: Mapping[int, Callable[[Any], object]] | None = None) -> None:
         def ref_from_wire(content: object, immutable: bool) -> object:
             if not (
                 isinstance(content, list | tuple)

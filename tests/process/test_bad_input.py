@@ -145,7 +145,7 @@ async def handshake(call: Any, sp: SiteProcess) -> pb.Hello:
     assert isinstance(data, bytes), f"no Hello reply: {data!r}"
     frame = pb.Frame.FromString(data)
     assert [e.WhichOneof("body") for e in frame.envelopes] == ["hello"]
-    hello = frame.envelopes[0].hello
+    hello: pb.Hello = frame.envelopes[0].hello
     assert hello.site_id == sp.site_id and not hello.wrong_incarnation
     return hello
 
@@ -160,7 +160,8 @@ async def read_until_closed(call: Any) -> grpc.StatusCode:
             except grpc.aio.AioRpcError as exc:
                 return exc.code()
             if data is grpc.aio.EOF:
-                return await call.code()  # type: ignore[no-any-return]
+                code: grpc.StatusCode = await call.code()
+                return code
 
     return await asyncio.wait_for(drain(), TIMEOUT)
 
@@ -174,7 +175,8 @@ async def read_reply(call: Any) -> pb.Reply:
             assert isinstance(data, bytes), f"stream ended while waiting for a reply: {data!r}"
             for env in pb.Frame.FromString(data).envelopes:
                 if env.WhichOneof("body") == "reply":
-                    return env.reply
+                    reply: pb.Reply = env.reply
+                    return reply
                 assert env.WhichOneof("body") == "heartbeat", env
 
     return await asyncio.wait_for(look(), TIMEOUT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,10 +29,10 @@ def test_tickets_name_the_carrier() -> None:
 
 
 @pytest.fixture
-async def tcp_server() -> SiteProcess:
+async def tcp_server() -> AsyncIterator[SiteProcess]:
     sp = await start_site("--carrier", "tcp")
     try:
-        yield sp  # type: ignore[misc]
+        yield sp
     finally:
         await sp.close()
 

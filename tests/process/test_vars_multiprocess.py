@@ -115,7 +115,7 @@ async def test_three_senders_10000_messages_each_to_one_port(site: netobj.Site) 
 
         async def collect() -> None:
             async for msg in port.stream:
-                got.append(tuple(msg))  # type: ignore[arg-type]
+                got.append(tuple(msg))
                 if len(got) == 3 * n:
                     return
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,8 @@ def test_var_var_chains_across_four_sites(seed: int) -> None:
     """A=B on one site, B=C on another, C=D on a third, D=42 on the fourth, any order."""
 
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
-        own = [netobj.Var() for _ in sites]  # var k is created (and owned) by site k
+        # var k is created (and owned) by site k
+        own: list[netobj.Var[Any]] = [netobj.Var() for _ in sites]
         tickets = [s.offer(v) for s, v in zip(sites, own, strict=True)]
         held = [[await s.take(t) for t in tickets] for s in sites]  # held[site][var]
         steps = [(0, 1), (1, 2), (2, 3), (3, None)]
@@ -109,7 +111,8 @@ def test_vars_inside_values_stay_the_same_variable() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
         home, client = sites
         calc = await client.take(home.offer(Calc()))
-        a, b = netobj.Var(), netobj.Var()
+        a: netobj.Var[Any] = netobj.Var()
+        b: netobj.Var[Any] = netobj.Var()
         value = {"list": [a, 1], "rec": netobj.Record("pair", left=b, right=(a, b))}
         echoed = await calc.echo(value)
         assert echoed["list"][0] is a and echoed["rec"].left is b
@@ -148,7 +151,7 @@ def test_fail_from_any_site_reaches_every_waiter() -> None:
                 await asyncio.wait_for(v, 10)
         # a later bind loses
         with pytest.raises(netobj.UnificationError):
-            await asyncio.wait_for(xb.bind(1), 10)  # type: ignore[arg-type]
+            await asyncio.wait_for(xb.bind(1), 10)
 
     simulate(4, 3, scenario)
 
@@ -192,7 +195,8 @@ def test_read_only_views_wait_but_cannot_bind() -> None:
 def test_unify_structures_across_sites() -> None:
     async def scenario(net: SimNetwork, rng: random.Random, sites: list[netobj.Site]) -> None:
         a_site, b_site = sites
-        x, y = netobj.Var(), netobj.Var()
+        x: netobj.Var[Any] = netobj.Var()
+        y: netobj.Var[Any] = netobj.Var()
         t = a_site.offer([x, y])
         remote = await b_site.take(t)  # [proxy x, proxy y], held by b
         ack = netobj.unify(remote, [1, netobj.Record("r", v=2)])

@@ -87,7 +87,7 @@ def unify_or_none(a: Any, b: Any) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_success_makes_both_sides_equal_failure_binds_nothing(data: st.DataObject) -> None:
-    pool = [Var() for _ in range(4)]
+    pool: list[Var[Any]] = [Var() for _ in range(4)]
     a = data.draw(terms(pool))
     b = data.draw(terms(pool))
     before = snapshot(pool)
@@ -104,8 +104,8 @@ def test_success_makes_both_sides_equal_failure_binds_nothing(data: st.DataObjec
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_symmetric(data: st.DataObject) -> None:
-    pool1 = [Var() for _ in range(4)]
-    pool2 = [Var() for _ in range(4)]
+    pool1: list[Var[Any]] = [Var() for _ in range(4)]
+    pool2: list[Var[Any]] = [Var() for _ in range(4)]
     seed_a = data.draw(terms(pool1))
     seed_b = data.draw(terms(pool1))
     # the same pair, built twice over separate pools, unified in the two orders
@@ -141,13 +141,16 @@ def test_rules() -> None:
     assert not unify_or_none(1, 1.0)
     assert not unify_or_none({"a": 1}, {"b": 1})
     assert not unify_or_none(netobj.Record("a", x=1), netobj.Record("b", x=1))
-    x, y = Var(), Var()
+    x: Var[Any] = Var()
+    y: Var[Any] = Var()
     assert unify_or_none(netobj.Record("p", x=x, y=2), netobj.Record("p", x=1, y=y))
     assert (x.result(), y.result()) == (1, 2)
 
 
 def test_var_var_makes_one_variable() -> None:
-    a, b, c = Var(), Var(), Var()
+    a: Var[Any] = Var()
+    b: Var[Any] = Var()
+    c: Var[Any] = Var()
     assert netobj.unify(a, b) is None
     assert netobj.unify(c, b) is None
     a.bind(9)
@@ -160,7 +163,7 @@ def test_cyclic_values_terminate() -> None:
     y: list[Any] = [1]
     y.append(y)
     assert unify_or_none(x, y)
-    v = Var()
+    v: Var[Any] = Var()
     z: list[Any] = [v]
     z.append(z)
     w: list[Any] = [2]
@@ -170,14 +173,15 @@ def test_cyclic_values_terminate() -> None:
 
 
 def test_failed_half_way_binds_nothing() -> None:
-    a, b = Var(), Var()
+    a: Var[Any] = Var()
+    b: Var[Any] = Var()
     with pytest.raises(netobj.UnificationError):
         netobj.unify([a, b, 1], [1, 2, 3])
     assert not a.done() and not b.done()
 
 
 def test_bind_conflicts_raise_at_once_when_known() -> None:
-    v = Var()
+    v: Var[Any] = Var()
     v.bind([1, 2])
     v.bind([1, 2])
     with pytest.raises(netobj.UnificationError):

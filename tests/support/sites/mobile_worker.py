@@ -88,7 +88,7 @@ if __name__ == "__main__":
         # This process defines the class without the decorator (same qualified name).
         from tests.support.sites import objects
 
-        objects.MovingCounter = objects.NotDecorated  # type: ignore[misc]
+        objects.MovingCounter = objects.NotDecorated  # type: ignore[misc,assignment]
         objects.NotDecorated.__qualname__ = "MovingCounter"
         import netobj.classes
 

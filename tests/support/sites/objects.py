@@ -293,7 +293,7 @@ class _Odd:
 class Unencodable:
     """A result whose marshalling runs user code that raises (not a MarshalError)."""
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str:
         raise RuntimeError("cannot reduce")
 
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
@@ -33,7 +34,7 @@ async def main() -> None:
     config = LinkConfig(heartbeat_interval_s=0.2, temp_timeout_s=args.temp_timeout)
     async with netobj.Site(host=args.host, port=args.port, link_config=config,
                            transport=args.carrier, executor=args.executor) as site:
-        made = {
+        made: dict[str, Callable[[], object]] = {
             "calc": lambda: objects.Calc(),
             "coder": lambda: objects.Coder(100),
             "ordered": lambda: objects.Ordered(),
