@@ -115,7 +115,7 @@ def rss_kib(pid: int) -> int | None:
 class ClientProcess:
     """A client child; its stdout lines arrive on a queue (a reader thread)."""
 
-    def __init__(self, ticket: str, duration_s: float) -> None:
+    def __init__(self, ticket: str, duration_s: float, nice: int = 0) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
@@ -128,6 +128,7 @@ class ClientProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=(lambda: os.nice(nice) and None) if nice else None,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self._err: list[str] = []
@@ -207,7 +208,7 @@ class Run:
         return self.home_cpu_s / self.calls * 1e6
 
 
-def run_one(count: int, duration_s: float) -> Run:
+def run_one(count: int, duration_s: float, client_nice: int = 0) -> Run:
     """A fresh home, ``count`` clients through the barrier, the timed calls, teardown."""
     home: ServerProcess = _common.start_server(MODULE)
     clients: list[ClientProcess] = []
@@ -215,7 +216,7 @@ def run_one(count: int, duration_s: float) -> Run:
         ticket = home.info[0]
         time.sleep(0.2)  # let the home settle before the first reading
         before = rss_kib(home.popen.pid)
-        clients = [ClientProcess(ticket, duration_s) for _ in range(count)]
+        clients = [ClientProcess(ticket, duration_s, client_nice) for _ in range(count)]
         deadline = time.monotonic() + CALL_TIMEOUT_S + 2.0 * count
         for c in clients:
             c.expect("CONNECTED", deadline)
@@ -303,6 +304,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of calls per run (default 3)")
     parser.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
     parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        help="run the clients at this nice value (a diagnostic: how far the home goes when "
+        "the clients do not compete with it for the CPUs; default 0)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help=f"markdown report (default {RESULTS.relative_to(REPO_ROOT)}; none with --quick)",
@@ -324,13 +332,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     head = ["# netobj scale benchmark", "", *machine_lines(), ""]
+    if args.client_nice:
+        head[-1:] = [f"- clients run at nice {args.client_nice} (a diagnostic run)", ""]
     print("\n".join(head), flush=True)
     runs: list[Run] = []
     t0 = time.perf_counter()
     try:
         for rnd in range(1, args.rounds + 1):
             for n in args.counts:
-                run = run_one(n, args.duration)
+                run = run_one(n, args.duration, args.client_nice)
                 runs.append(run)
                 print(
                     f"round {rnd}/{args.rounds} {n:>3} clients: {run.aggregate:>10,.0f} calls/s, "
