@@ -107,7 +107,9 @@ class Workers:
     Condition per call): one C ``SimpleQueue`` of callables, and an idle count. A submit
     reserves an idle thread or starts a new one (up to ``max_workers``), so work never waits
     behind a thread that is blocked in a slow method while the bound allows another thread.
-    Beyond ``max_workers`` busy threads, work queues (the named bound). Threads are daemons:
+    Beyond ``max_workers`` busy threads, work waits in the queue; the queue holds at most one
+    entry per lane with work (a lane submits one drain at a time) plus one per pending
+    ``run_blocking``, so it is bounded by the site's exports and callers. Threads are daemons:
     a method blocked forever does not keep the process alive after the site closed.
     """
 
